@@ -1,0 +1,393 @@
+"""The delivery engine: one lane per endpoint, claiming due work and sending it.
+
+Each endpoint has its own lane (an asyncio task) with its own in-flight count,
+so a slow or dead endpoint only ever fills its own `max_in_flight` and never
+delays another endpoint's deliveries. Lanes share the global
+`delivery.concurrency` pool, taken before claiming so that nothing claimed
+waits in memory.
+
+A lane sleeps until the earliest of: its next due delivery (an indexed
+query), new deliveries from ingest (`Dispatcher.notify`), a finished attempt,
+or shutdown. There is no polling loop over the whole table.
+
+Stopping (SIGTERM): lanes stop claiming, in-flight attempts get the grace
+period to finish and record their outcome; attempts still running then are
+cancelled and their deliveries put back as due, with the interruption logged,
+so nothing is left `delivering` after a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import structlog
+
+from relay.config import Config, EndpointConfig
+from relay.delivery.limits import Slots, TokenBucket
+from relay.delivery.sender import Sender, SendResult
+from relay.exceptions import StorageError
+from relay.models import AttemptResult, ClaimedDelivery, DeliveryStatus
+from relay.retry import decide
+from relay.signing import HEADER_NAMES, Signer
+from relay.storage.base import Storage
+
+__all__ = ["Dispatcher"]
+
+log = structlog.get_logger("relay.delivery")
+
+LEASE_MARGIN_S = 60.0  # a lease outlives the attempt's timeout by this much
+REAP_INTERVAL_S = 30.0
+MAX_IDLE_WAIT_S = 60.0  # a lane re-checks the store at least this often
+
+
+@dataclass
+class _Runtime:
+    """Per-endpoint state that changes with the config (reload) or at run time."""
+
+    endpoint: EndpointConfig
+    signer: Signer
+    bucket: TokenBucket | None
+    held_reason: str | None = None  # paused or disabled: the lane claims nothing
+
+
+class Lane:
+    """Claims and sends one endpoint's deliveries, within its limits."""
+
+    def __init__(self, dispatcher: Dispatcher, runtime: _Runtime) -> None:
+        self.dispatcher = dispatcher
+        self.runtime = runtime
+        self.in_flight = 0
+        self.wakeup = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.runtime.endpoint.name
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def _sleep(self, seconds: float | None) -> None:
+        """Wait for a wake-up, at most `seconds` (None: the idle re-check interval)."""
+        seconds = MAX_IDLE_WAIT_S if seconds is None else min(seconds, MAX_IDLE_WAIT_S)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.wakeup.wait()
+
+    async def run(self) -> None:
+        d = self.dispatcher
+        while not d.stopping:
+            self.wakeup.clear()
+            runtime = self.runtime
+            endpoint = runtime.endpoint
+            if runtime.held_reason is not None:
+                await self._sleep(None)
+                continue
+            limit = 1 if endpoint.ordering == "fifo" else endpoint.max_in_flight
+            wanted = limit - self.in_flight
+            if wanted <= 0:
+                await self._sleep(None)
+                continue
+            if runtime.bucket is not None:
+                wanted = runtime.bucket.take(wanted)
+                if wanted == 0:
+                    await self._sleep(runtime.bucket.wait_time())
+                    continue
+            slots = await d.slots.acquire(wanted)
+            if runtime.bucket is not None and slots < wanted:
+                runtime.bucket.give_back(wanted - slots)
+            try:
+                batch = await d.storage.claim(
+                    self.name, slots, d.clock(), endpoint.timeout_s + LEASE_MARGIN_S,
+                    fifo=endpoint.ordering == "fifo",
+                )
+            except StorageError as exc:
+                d.slots.release(slots)
+                if runtime.bucket is not None:
+                    runtime.bucket.give_back(slots)
+                log.warning("claim_failed", endpoint=self.name, error=str(exc))
+                await self._sleep(1.0)
+                continue
+            if len(batch) < slots:
+                d.slots.release(slots - len(batch))
+                if runtime.bucket is not None:
+                    runtime.bucket.give_back(slots - len(batch))
+            if d.stopping and batch:
+                d.slots.release(len(batch))
+                with contextlib.suppress(StorageError):
+                    await d.storage.release([c.id for c in batch], d.clock())
+                break
+            for claimed in batch:
+                self.in_flight += 1
+                d.spawn(self, claimed)
+            if batch:
+                continue
+            try:
+                due = await d.storage.next_due_at(self.name, fifo=endpoint.ordering == "fifo")
+            except StorageError:
+                due = d.clock() + 1.0
+            await self._sleep(None if due is None else max(due - d.clock(), 0.0))
+
+
+class Dispatcher:
+    """Owns the lanes and every in-flight attempt; started and stopped by the app."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        sender: Sender,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.storage = storage
+        self.sender = sender
+        self.config = config
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.slots = Slots(config.delivery.concurrency)
+        self.stopping = False
+        self.lanes: dict[str, Lane] = {}
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._side_tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self, held: dict[str, str] | None = None) -> None:
+        """Requeue what a crash left in flight, then start a lane per endpoint.
+
+        `held` maps endpoint names to why they are paused or disabled.
+        """
+        recovered = await self.storage.recover_interrupted(self.clock())
+        if recovered:
+            log.warning("recovered_interrupted_deliveries", count=recovered)
+        held = held or {}
+        for endpoint in self.config.endpoints:
+            if endpoint.enabled:
+                self._add_lane(endpoint, held.get(endpoint.name))
+        self._side_tasks.append(asyncio.create_task(self._reap_loop(), name="lease-reaper"))
+
+    def _add_lane(self, endpoint: EndpointConfig, held_reason: str | None) -> None:
+        bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
+        runtime = _Runtime(endpoint, Signer(endpoint.signature, endpoint.secrets), bucket,
+                           held_reason)
+        lane = Lane(self, runtime)
+        lane.task = asyncio.create_task(lane.run(), name=f"lane:{endpoint.name}")
+        lane.task.add_done_callback(self._lane_done)
+        self.lanes[endpoint.name] = lane
+
+    def reload(self, config: Config, held: dict[str, str]) -> None:
+        """Apply a new config to new attempts; attempts in flight keep their runtime.
+
+        A removed or disabled endpoint's lane stays, holding its deliveries, so
+        nothing is dropped and re-adding the endpoint resumes them.
+        """
+        self.config = config
+        self.slots.resize(config.delivery.concurrency)
+        active = {e.name: e for e in config.endpoints if e.enabled}
+        for name, lane in self.lanes.items():
+            if name not in active:
+                lane.runtime.held_reason = "removed from relay.yaml or not enabled"
+        for name, endpoint in active.items():
+            existing = self.lanes.get(name)
+            if existing is None:
+                self._add_lane(endpoint, held.get(name))
+                continue
+            old = existing.runtime
+            bucket = old.bucket
+            if endpoint.rate_limit_per_s != old.endpoint.rate_limit_per_s:
+                bucket = (TokenBucket(endpoint.rate_limit_per_s)
+                          if endpoint.rate_limit_per_s else None)
+            existing.runtime = _Runtime(endpoint, Signer(endpoint.signature, endpoint.secrets),
+                                        bucket, held.get(name))
+            existing.wake()
+
+    def _lane_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self.stopping:
+            log.error("lane_crashed", lane=task.get_name(), error=repr(task.exception()))
+
+    @property
+    def alive(self) -> bool:
+        """True while every lane and side task runs (for /readyz)."""
+        tasks = [lane.task for lane in self.lanes.values() if lane.task] + self._side_tasks
+        return not self.stopping and all(not t.done() for t in tasks)
+
+    def notify(self, endpoints: Iterable[str]) -> None:
+        """New deliveries were committed for these endpoints: wake their lanes."""
+        for name in endpoints:
+            lane = self.lanes.get(name)
+            if lane is not None:
+                lane.wake()
+
+    def set_held(self, name: str, reason: str | None) -> None:
+        lane = self.lanes.get(name)
+        if lane is not None:
+            lane.runtime.held_reason = reason
+            lane.wake()
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop claiming, let attempts finish within `grace_s`, then cut the rest short."""
+        self.stopping = True
+        for lane in self.lanes.values():
+            lane.wake()
+        self.slots.resize(self.slots.size)  # wakes lanes waiting for a global slot
+        lane_tasks = [lane.task for lane in self.lanes.values() if lane.task is not None]
+        if lane_tasks:
+            await asyncio.wait(lane_tasks, timeout=5.0)
+        for task in lane_tasks:
+            task.cancel()
+        if self._attempts:
+            log.info("waiting_for_attempts", in_flight=len(self._attempts), grace_s=grace_s)
+            _, pending = await asyncio.wait(set(self._attempts), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5.0)
+        for task in self._side_tasks:
+            task.cancel()
+        await asyncio.gather(*lane_tasks, *self._side_tasks, return_exceptions=True)
+
+    async def _reap_loop(self) -> None:
+        """Requeue deliveries whose lease ran out (their result could not be stored)."""
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            with contextlib.suppress(StorageError):
+                reaped = await self.storage.reap_expired_leases(self.clock())
+                if reaped:
+                    log.warning("expired_leases_requeued", count=reaped)
+                    self.notify(self.lanes)
+
+    # -- attempts ----------------------------------------------------------------------
+
+    def spawn(self, lane: Lane, claimed: ClaimedDelivery) -> None:
+        task = asyncio.create_task(self._attempt(lane, claimed))
+        self._attempts.add(task)
+        task.add_done_callback(self._attempts.discard)
+
+    async def _attempt(self, lane: Lane, claimed: ClaimedDelivery) -> None:
+        runtime = lane.runtime  # the config of this attempt, even if a reload swaps it
+        endpoint = runtime.endpoint
+        bound = log.bind(event_id=claimed.event_id, delivery_id=claimed.id,
+                         endpoint=endpoint.name, attempt=claimed.attempt)
+        started = self.clock()
+        headers = dict(endpoint.headers)
+        headers.update(runtime.signer.headers(claimed.event_id, claimed.event_type,
+                                              int(started), claimed.body))
+        try:
+            try:
+                sent = await self.sender.send(endpoint.url, claimed.body, headers,
+                                              endpoint.timeout_s)
+            except asyncio.CancelledError:
+                # Shutdown's grace period ran out: as far as the schedule is concerned
+                # the attempt did not happen; it is due again when the relay is back.
+                interrupted = self._interrupted(claimed, started, headers)
+                await asyncio.shield(self._store(interrupted, bound, claimed))
+                raise
+            except Exception as exc:  # a sender must not raise; if one does, retry later
+                bound.exception("sender_crashed")
+                sent = SendResult(None, b"", None, f"internal error: {type(exc).__name__}", 0.0)
+            result = self._result(claimed, endpoint, started, sent, headers)
+            await self._store(result, bound, claimed)
+            if result.disable_reason:
+                self.set_held(endpoint.name, result.disable_reason)
+                bound.warning("endpoint_disabled", reason=result.disable_reason)
+        finally:
+            lane.in_flight -= 1
+            self.slots.release()
+            lane.wake()
+
+    def _result(self, claimed: ClaimedDelivery, endpoint: EndpointConfig, started: float,
+                sent: SendResult, headers: dict[str, str]) -> AttemptResult:
+        decision = decide(
+            status=sent.status if sent.error is None else None,
+            attempts_made=claimed.attempt,
+            schedule=endpoint.retry_schedule_s,
+            jitter=endpoint.jitter,
+            retry_client_errors=endpoint.retry_client_errors,
+            retry_after=sent.retry_after,
+            now=started,
+            rng=self.rng,
+        )
+        if decision.outcome == "delivered":
+            status, next_at = DeliveryStatus.DELIVERED, None
+        elif decision.outcome == "retry":
+            status, next_at = DeliveryStatus.SCHEDULED, self.clock() + decision.delay_s
+        else:
+            status, next_at = DeliveryStatus.FAILED, None
+        error = sent.error
+        if error is None and decision.outcome != "delivered":
+            error = decision.reason or f"endpoint answered {sent.status}"
+        elif error is not None and decision.reason:
+            error = f"{error}; {decision.reason}"
+        return AttemptResult(
+            delivery_id=claimed.id, endpoint=endpoint.name, attempt=claimed.attempt,
+            started_at=started, duration_ms=sent.duration_ms, status_code=sent.status,
+            response_body=sent.body, error=error, request_headers=mask(headers),
+            new_status=status, next_attempt_at=next_at,
+            disable_reason="endpoint answered 410 Gone" if decision.disable_endpoint else None,
+        )
+
+    def _interrupted(self, claimed: ClaimedDelivery, started: float,
+                     headers: dict[str, str]) -> AttemptResult:
+        now = self.clock()
+        return AttemptResult(
+            delivery_id=claimed.id, endpoint=claimed.endpoint, attempt=claimed.attempt,
+            started_at=started, duration_ms=(now - started) * 1000, status_code=None,
+            response_body=b"", error="interrupted: the relay shut down during this attempt",
+            request_headers=mask(headers), new_status=DeliveryStatus.PENDING,
+            next_attempt_at=now, counts=False,
+        )
+
+    async def _store(self, result: AttemptResult,
+                     bound: structlog.typing.FilteringBoundLogger,
+                     claimed: ClaimedDelivery) -> None:
+        """Record the outcome; if the store is down, keep trying until the lease runs out."""
+        delay = 0.2
+        while True:
+            try:
+                await self.storage.record([result])
+                break
+            except StorageError as exc:
+                if self.clock() + delay >= claimed.lease_until:
+                    bound.error("attempt_not_recorded", error=str(exc))
+                    return  # the lease reaper will make the delivery due again
+                bound.warning("attempt_record_retry", error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        fields: dict[str, object] = {
+            "status": result.status_code,
+            "duration_ms": round(result.duration_ms, 1),
+            "outcome": result.new_status.value,
+        }
+        if result.error:
+            fields["error"] = result.error
+        if result.next_attempt_at is not None and result.counts:
+            fields["retry_in_s"] = round(result.next_attempt_at - self.clock(), 1)
+        if result.new_status == DeliveryStatus.DELIVERED:
+            bound.info("delivery_succeeded", **fields)
+        elif result.new_status == DeliveryStatus.FAILED:
+            bound.warning("delivery_failed", **fields)
+        else:
+            bound.info("delivery_attempt_failed", **fields)
+
+
+_SIGNATURE_HEADERS = {names[3].lower() for names in HEADER_NAMES.values()}
+
+
+def mask(headers: dict[str, str]) -> dict[str, str]:
+    """The request headers as stored for operators: signatures cut to their scheme prefix."""
+    masked = {}
+    for name, value in headers.items():
+        if name.lower() in _SIGNATURE_HEADERS:
+            value = " ".join(
+                (part.split(",", 1)[0] + ",…") if "," in part else "…"
+                for part in value.split(" ")
+            )
+        masked[name] = value
+    return masked

@@ -1,0 +1,139 @@
+"""The Starlette application and its lifespan.
+
+The lifespan owns everything with a life cycle: it opens the store, starts the
+delivery engine and the HTTP sender, and on shutdown (uvicorn has stopped
+accepting requests and finished the open ones) stops delivery within the grace
+period before closing the store, so that nothing is left half-done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from relay import __version__
+from relay.config import Config, load_config
+from relay.delivery.sender import HttpxSender, Sender
+from relay.delivery.worker import Dispatcher
+from relay.exceptions import ConfigError, StorageError
+from relay.http.ingest import ingest_batch, ingest_one
+from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
+from relay.routing import Router
+from relay.storage import Storage, create_storage
+
+__all__ = ["RelayState", "create_app"]
+
+log = structlog.get_logger("relay")
+
+
+@dataclass
+class RelayState:
+    """What every route needs, reached as `request.app.state.relay`."""
+
+    config: Config
+    storage: Storage
+    dispatcher: Dispatcher
+    router: Router
+    clock: Callable[[], float] = field(default=time.time)
+    started_at: float = field(default_factory=time.time)
+
+    async def reload(self) -> bool:
+        """Re-read relay.yaml (SIGHUP); keep the running config if the new one is invalid.
+
+        In-flight attempts finish with the config they started with; new attempts
+        use the new endpoints, secrets and limits. `listen` and `storage` need a
+        restart, so changes to them are reported and ignored.
+        """
+        if self.config.source is None:
+            log.error("reload_rejected", reason="the config was not loaded from a file")
+            return False
+        try:
+            new = load_config(self.config.source)
+        except ConfigError as exc:
+            log.error("reload_rejected", path=str(self.config.source), errors=exc.errors)
+            return False
+        old = self.config
+        fixed = {"listen_host": old.listen_host, "listen_port": old.listen_port,
+                 "storage": old.storage}
+        ignored = [key for key, value in fixed.items() if getattr(new, key) != value]
+        if ignored:
+            log.warning("reload_needs_restart", keys=ignored)
+        self.config = dataclasses.replace(new, **fixed)  # type: ignore[arg-type]
+        self.router = Router(self.config.endpoints)
+        self.dispatcher.reload(self.config, await self.storage.held_endpoints())
+        log.info("config_reloaded", path=str(self.config.source),
+                 endpoints=len(self.config.endpoints))
+        return True
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process answers. Cheap enough for a container HEALTHCHECK."""
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the store takes writes and the delivery lanes are running."""
+    state: RelayState = request.app.state.relay
+    problems = []
+    try:
+        await state.storage.check_writable()
+    except StorageError as exc:
+        problems.append(f"storage: {exc}")
+    if not state.dispatcher.alive:
+        problems.append("delivery: a worker has stopped")
+    if problems:
+        raise Problem(503, "not-ready", "; ".join(problems), headers={"Retry-After": "5"})
+    return JSONResponse({"status": "ready"})
+
+
+def create_app(
+    config: Config,
+    *,
+    storage: Storage | None = None,
+    sender: Sender | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """Build the relay's ASGI app; nothing is opened until the lifespan starts."""
+    storage = storage if storage is not None else create_storage(config)
+    sender = sender if sender is not None else HttpxSender(config.delivery.concurrency)
+    dispatcher = Dispatcher(storage, sender, config, clock=clock)
+    state = RelayState(config, storage, dispatcher, Router(config.endpoints), clock)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await storage.open()
+        try:
+            await dispatcher.start(await storage.held_endpoints())
+            log.info("relay_started", version=__version__, endpoints=len(config.endpoints),
+                     storage=config.storage)
+            yield
+        finally:
+            log.info("relay_stopping", grace_s=config.delivery.shutdown_grace_s)
+            await dispatcher.stop(config.delivery.shutdown_grace_s)
+            await sender.aclose()
+            await storage.close()
+            log.info("relay_stopped")
+
+    app = Starlette(
+        routes=[
+            Route("/v1/events", ingest_one, methods=["POST"]),
+            Route("/v1/events/batch", ingest_batch, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        exception_handlers={Problem: handle_problem, HTTPException: handle_http_exception,
+                            Exception: handle_crash},
+        lifespan=lifespan,
+    )
+    app.state.relay = state
+    return app

@@ -1,0 +1,271 @@
+"""POST /v1/events and /v1/events/batch: from the platform's raw event to a stored one.
+
+The body is relayed byte-exact, so it is parsed once, only to find the event
+type (and the id field when one is configured); nothing is re-serialised.
+A 202 is sent only after `Storage.ingest` returned, that is after the commit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relay.exceptions import StorageError, StorageUnavailable
+from relay.http.problems import Problem
+from relay.models import IngestOutcome, NewEvent, new_event_id
+
+if TYPE_CHECKING:
+    from relay.http.app import RelayState
+
+__all__ = ["ingest_batch", "ingest_one", "parse_event"]
+
+TYPE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+MAX_BATCH = 500
+RETRY_AFTER_S = "5"
+
+
+def check_bearer(request: Request, token: str | None, what: str) -> None:
+    """Enforce `Authorization: Bearer <token>` when a token is configured."""
+    if not token:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise Problem(401, "unauthorized", f"send `Authorization: Bearer <{what}>`; "
+                      "this relay requires a token", headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Problem(401, "unauthorized", f"the bearer token is not the configured {what}",
+                      headers={"WWW-Authenticate": "Bearer"})
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """The raw body, after checking its media type and size without buffering past `limit`."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        shown = media_type or "none"
+        raise Problem(415, "unsupported-media-type",
+                      f"send the event as JSON with `Content-Type: application/json` "
+                      f"(got {shown})")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "body-too-large",
+                      f"the body is {declared} bytes; this relay accepts at most {limit} "
+                      "(ingest.max_body_bytes)")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "body-too-large",
+                          f"the body is over {limit} bytes (ingest.max_body_bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_event(
+    body: bytes,
+    value: Any,
+    headers: Mapping[str, str],
+    state: RelayState,
+    received_at: float,
+    where: str = "",
+) -> NewEvent:
+    """Build a `NewEvent` from one parsed raw event; raise `Problem` for what is wrong."""
+    config = state.config
+    prefix = f"{where}: " if where else ""
+    if not isinstance(value, dict):
+        raise Problem(400, "not-an-object",
+                      f"{prefix}the event must be a JSON object, got {_json_kind(value)}")
+    event_type = headers.get("x-event-type")
+    if event_type is None:
+        for name in config.ingest.type_fields:
+            field = value.get(name)
+            if isinstance(field, str):
+                event_type = field
+                break
+        else:
+            tried = ", ".join(config.ingest.type_fields)
+            raise Problem(400, "missing-event-type",
+                          f"{prefix}no event type: send an `X-Event-Type` header or a string "
+                          f"field among {tried}")
+    if not TYPE_RE.match(event_type):
+        raise Problem(400, "invalid-event-type",
+                      f"{prefix}event type {event_type[:140]!r} is not valid: use 1 to 128 "
+                      "letters, digits, '.', '_' or '-'")
+    if config.events_strict and config.events is not None and event_type not in config.events:
+        raise Problem(422, "unknown-event-type",
+                      f"{prefix}event type {event_type!r} is not in this relay's `events` "
+                      "catalog (events_strict is on)")
+    key = headers.get("idempotency-key")
+    key_source = "Idempotency-Key header"
+    if key is None and config.ingest.id_field is not None:
+        raw_id = value.get(config.ingest.id_field)
+        if raw_id is not None:
+            if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+                raise Problem(400, "invalid-idempotency-key",
+                              f"{prefix}field {config.ingest.id_field!r} (ingest.id_field) must "
+                              f"be a string or an integer, got {_json_kind(raw_id)}")
+            key = str(raw_id)
+            key_source = f"field {config.ingest.id_field!r}"
+    if key is not None and not KEY_RE.match(key):
+        raise Problem(400, "invalid-idempotency-key",
+                      f"{prefix}the {key_source} must be 1 to 255 printable ASCII characters "
+                      "without spaces")
+    return NewEvent(
+        id=key if key is not None else new_event_id(received_at),
+        type=event_type,
+        body=body,
+        endpoints=state.router.route(event_type),
+        received_at=received_at,
+        keyed=key is not None,
+    )
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "null", dict: "an object"}.get(type(value), "a value")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "invalid-json",
+                      f"the body is not valid JSON: not UTF-8 at byte {exc.start}") from None
+
+
+def _invalid(exc: Exception) -> Problem:
+    detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+    return Problem(400, "invalid-json", f"the body is not valid JSON: {detail}")
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return _DECODER.decode(_text(body))
+    except (ValueError, RecursionError) as exc:
+        raise _invalid(exc) from None
+
+
+def split_array(body: bytes) -> list[tuple[bytes, Any]] | Any:
+    """Each element of a JSON array with its exact source bytes; a non-array as parsed.
+
+    The relay promises byte-exact bodies, batch included, so each event keeps the
+    bytes the platform wrote for it rather than a re-serialisation.
+    """
+    text = _text(body)
+    try:
+        index = _WHITESPACE.match(text, 0).end()  # type: ignore[union-attr]
+        if not text.startswith("[", index):
+            return _DECODER.decode(text)
+        items: list[tuple[bytes, Any]] = []
+        index = _WHITESPACE.match(text, index + 1).end()  # type: ignore[union-attr]
+        if text.startswith("]", index):
+            end = index + 1
+        else:
+            while True:
+                value, end = _DECODER.raw_decode(text, index)
+                items.append((text[index:end].encode(), value))
+                index = _WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
+                if text.startswith(",", index):
+                    index = _WHITESPACE.match(text, index + 1).end()  # type: ignore[union-attr]
+                    continue
+                if text.startswith("]", index):
+                    end = index + 1
+                    break
+                raise ValueError(f"expected ',' or ']' at char {index}")
+        if text[end:].strip(" \t\n\r"):
+            raise ValueError(f"extra data after the array at char {end}")
+    except (ValueError, RecursionError) as exc:
+        raise _invalid(exc) from None
+    return items
+
+
+async def _store(state: RelayState, events: list[NewEvent]) -> list[IngestOutcome]:
+    try:
+        outcomes = await state.storage.ingest(events)
+    except StorageUnavailable as exc:
+        raise Problem(503, "storage-unavailable",
+                      f"the event was not stored: {exc}; retry later",
+                      headers={"Retry-After": RETRY_AFTER_S}) from None
+    except StorageError as exc:
+        raise Problem(503, "storage-error", f"the event was not stored: {exc}",
+                      headers={"Retry-After": RETRY_AFTER_S}) from None
+    state.dispatcher.notify({name for e in events for name in e.endpoints})
+    return outcomes
+
+
+def _outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
+    return {"id": outcome.id, "type": outcome.type, "deliveries": outcome.deliveries,
+            "duplicate": outcome.duplicate}
+
+
+async def ingest_one(request: Request) -> Response:
+    state: RelayState = request.app.state.relay
+    check_bearer(request, state.config.ingest.token, "ingest.token")
+    body = await read_json_body(request, state.config.ingest.max_body_bytes)
+    event = parse_event(body, _loads(body), request.headers, state, state.clock())
+    outcome = (await _store(state, [event]))[0]
+    if outcome.conflict:
+        raise Problem(409, "idempotency-conflict",
+                      f"an event with id {outcome.id!r} was already received with a different "
+                      "body; use a new Idempotency-Key for a new event", id=outcome.id)
+    return Response(json.dumps(_outcome_json(outcome)),
+                    status_code=200 if outcome.duplicate else 202,
+                    media_type="application/json")
+
+
+async def ingest_batch(request: Request) -> Response:
+    state: RelayState = request.app.state.relay
+    check_bearer(request, state.config.ingest.token, "ingest.token")
+    body = await read_json_body(request, state.config.ingest.max_body_bytes)
+    items = split_array(body)
+    if not isinstance(items, list):
+        raise Problem(400, "not-an-array",
+                      f"a batch must be a JSON array of events, got {_json_kind(items)}")
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise Problem(400, "invalid-batch-size",
+                      f"a batch holds 1 to {MAX_BATCH} events, got {len(items)}")
+    if "idempotency-key" in request.headers:
+        raise Problem(400, "invalid-idempotency-key",
+                      "Idempotency-Key does not apply to a batch; set ingest.id_field and give "
+                      "each event its own id field")
+    now = state.clock()
+    events: list[NewEvent] = []
+    errors: list[dict[str, Any]] = []
+    for index, (raw, item) in enumerate(items):
+        try:
+            events.append(parse_event(raw, item, request.headers, state, now, f"item {index}"))
+        except Problem as problem:
+            errors.append({"index": index, "status": problem.status, "detail": problem.detail})
+    if errors:
+        status = 422 if all(e["status"] == 422 for e in errors) else 400
+        raise Problem(status, "invalid-batch",
+                      f"{len(errors)} of {len(items)} events are invalid; nothing was stored "
+                      f"(first: {errors[0]['detail']})", errors=errors)
+    outcomes = await _store(state, events)
+    conflicts = [i for i, o in enumerate(outcomes) if o.conflict]
+    if conflicts:
+        raise Problem(409, "idempotency-conflict",
+                      f"{len(conflicts)} events reuse an id with a different body (first: item "
+                      f"{conflicts[0]}, id {outcomes[conflicts[0]].id!r}); nothing was stored",
+                      errors=[{"index": i, "id": outcomes[i].id} for i in conflicts])
+    all_duplicates = all(o.duplicate for o in outcomes)
+    return Response(json.dumps({"results": [_outcome_json(o) for o in outcomes]}),
+                    status_code=200 if all_duplicates else 202, media_type="application/json")

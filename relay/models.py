@@ -1,0 +1,122 @@
+"""The records the relay stores and passes between ingest, storage and delivery.
+
+Plain frozen dataclasses with slots: they cross the storage interface, so they
+hold only values (no connections, no driver types), which is what lets the
+SQLite and PostgreSQL backends be swapped without touching ingest or delivery.
+Times are Unix seconds as floats.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "AttemptRecord",
+    "AttemptResult",
+    "ClaimedDelivery",
+    "DeliveryStatus",
+    "IngestOutcome",
+    "NewEvent",
+    "new_event_id",
+]
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"        # due now or at next_attempt_at, never attempted
+    DELIVERING = "delivering"  # claimed by a worker, attempt in flight (leased)
+    SCHEDULED = "scheduled"    # an attempt failed; waiting for its retry
+    DELIVERED = "delivered"    # a 2xx was received
+    FAILED = "failed"          # permanent error or attempts exhausted
+    HELD = "held"              # endpoint paused, disabled or removed; sent on resume
+
+
+WAITING_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED)
+FINAL_STATUSES = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def new_event_id(now: float | None = None) -> str:
+    """`evt_` + 9 base-36 chars of milliseconds + 16 random: sortable by time, unguessable."""
+    millis = int((time.time() if now is None else now) * 1000)
+    stamp = ""
+    while millis:
+        millis, digit = divmod(millis, 36)
+        stamp = _ALPHABET[digit] + stamp
+    rand = int.from_bytes(os.urandom(10), "big")
+    tail = ""
+    for _ in range(16):
+        rand, digit = divmod(rand, 36)
+        tail += _ALPHABET[digit]
+    return f"evt_{stamp.rjust(9, '0')}{tail}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event accepted by ingest, not yet stored."""
+
+    id: str
+    type: str
+    body: bytes
+    endpoints: tuple[str, ...]
+    received_at: float
+    keyed: bool  # the id came from the client, so a duplicate must be detected
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What storing one event did: the answer ingest gives for it."""
+
+    id: str
+    type: str
+    deliveries: int
+    duplicate: bool = False
+    conflict: bool = False  # the id exists with a different body
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery a worker now owns until `lease_until`, with what it needs to send it."""
+
+    id: int
+    event_id: str
+    event_type: str
+    endpoint: str
+    body: bytes
+    attempt: int  # 1-based number of the attempt about to be made
+    lease_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """The outcome of one attempt, and what the delivery becomes after it."""
+
+    delivery_id: int
+    endpoint: str
+    attempt: int
+    started_at: float
+    duration_ms: float
+    status_code: int | None
+    response_body: bytes
+    error: str | None
+    request_headers: dict[str, str] = field(default_factory=dict)
+    new_status: DeliveryStatus = DeliveryStatus.DELIVERED
+    next_attempt_at: float | None = None
+    counts: bool = True  # False for an attempt cut short by shutdown or a crash
+    disable_reason: str | None = None  # set to disable the endpoint (410 Gone)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One stored attempt, as the admin API shows it."""
+
+    attempt: int
+    started_at: float
+    duration_ms: float | None
+    status_code: int | None
+    response_body: str
+    error: str | None
+    request_headers: dict[str, str]
