@@ -72,3 +72,12 @@ class RelayClient:
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.request(method, path, token=self.config.admin.token, **kwargs)
+
+    def admin_json(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        """An admin call's status and parsed answer; a non-JSON answer becomes a `detail`."""
+        response = self.admin(method, path, **kwargs)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            text = response.text.strip() or response.reason_phrase
+            return response.status_code, {"status": response.status_code, "detail": text}

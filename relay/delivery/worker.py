@@ -156,6 +156,8 @@ class Dispatcher:
         self.lanes: dict[str, Lane] = {}
         self._attempts: set[asyncio.Task[None]] = set()
         self._side_tasks: list[asyncio.Task[None]] = []
+        # Called with each attempt once it is stored (metrics, the admin `test` route).
+        self.attempt_listeners: list[Callable[[AttemptResult], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -190,6 +192,7 @@ class Dispatcher:
         """
         self.config = config
         self.slots.resize(config.delivery.concurrency)
+        self.sender.reconfigure(config)
         active = {e.name: e for e in config.endpoints if e.enabled}
         for name, lane in self.lanes.items():
             if name not in active:
@@ -282,7 +285,8 @@ class Dispatcher:
         try:
             try:
                 sent = await self.sender.send(endpoint.url, claimed.body, headers,
-                                              endpoint.timeout_s)
+                                              endpoint.timeout_s,
+                                              allow_http=endpoint.allow_http)
             except asyncio.CancelledError:
                 # Shutdown's grace period ran out: as far as the schedule is concerned
                 # the attempt did not happen; it is due again when the relay is back.
@@ -314,7 +318,9 @@ class Dispatcher:
             now=started,
             rng=self.rng,
         )
-        if decision.outcome == "delivered":
+        if sent.permanent:  # e.g. a refused destination: no retry can change the outcome
+            status, next_at = DeliveryStatus.FAILED, None
+        elif decision.outcome == "delivered":
             status, next_at = DeliveryStatus.DELIVERED, None
         elif decision.outcome == "retry":
             status, next_at = DeliveryStatus.SCHEDULED, self.clock() + decision.delay_s
@@ -322,9 +328,11 @@ class Dispatcher:
             status, next_at = DeliveryStatus.FAILED, None
         error = sent.error
         if error is None and decision.outcome != "delivered":
-            error = decision.reason or f"endpoint answered {sent.status}"
-        elif error is not None and decision.reason:
-            error = f"{error}; {decision.reason}"
+            error = f"endpoint answered {sent.status}"
+        reason = decision.reason
+        if reason is not None and error is not None:
+            # Reasons about the answer already name the status; others add to it.
+            error = reason if reason.startswith("endpoint answered") else f"{error}; {reason}"
         return AttemptResult(
             delivery_id=claimed.id, endpoint=endpoint.name, attempt=claimed.attempt,
             started_at=started, duration_ms=sent.duration_ms, status_code=sent.status,
@@ -360,6 +368,11 @@ class Dispatcher:
                 bound.warning("attempt_record_retry", error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        for listener in self.attempt_listeners:
+            try:
+                listener(result)
+            except Exception:
+                bound.exception("attempt_listener_failed")
         fields: dict[str, object] = {
             "status": result.status_code,
             "duration_ms": round(result.duration_ms, 1),

@@ -8,6 +8,7 @@ period before closing the store, so that nothing is left half-done.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,11 +24,15 @@ from starlette.routing import Route
 
 from relay import __version__
 from relay.config import Config, load_config
-from relay.delivery.sender import HttpxSender, Sender
+from relay.delivery.aiohttp_sender import AiohttpSender
+from relay.delivery.sender import Sender
 from relay.delivery.worker import Dispatcher
 from relay.exceptions import ConfigError, StorageError
+from relay.http.admin import admin_routes
 from relay.http.ingest import ingest_batch, ingest_one
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
+from relay.metrics import RelayMetrics
+from relay.retention import Retention
 from relay.routing import Router
 from relay.storage import Storage, create_storage
 
@@ -46,6 +51,7 @@ class RelayState:
     router: Router
     clock: Callable[[], float] = field(default=time.time)
     started_at: float = field(default_factory=time.time)
+    metrics: RelayMetrics = field(default_factory=RelayMetrics)
 
     async def reload(self) -> bool:
         """Re-read relay.yaml (SIGHUP); keep the running config if the new one is invalid.
@@ -105,20 +111,29 @@ def create_app(
 ) -> Starlette:
     """Build the relay's ASGI app; nothing is opened until the lifespan starts."""
     storage = storage if storage is not None else create_storage(config)
-    sender = sender if sender is not None else HttpxSender(config.delivery.concurrency)
+    sender = sender if sender is not None else AiohttpSender.from_config(config)
     dispatcher = Dispatcher(storage, sender, config, clock=clock)
     state = RelayState(config, storage, dispatcher, Router(config.endpoints), clock)
+    dispatcher.attempt_listeners.append(state.metrics.observe_attempt)
+    retention = Retention(storage, lambda: state.config.retention_s, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await storage.open()
+        purger: asyncio.Task[None] | None = None
         try:
             await dispatcher.start(await storage.held_endpoints())
+            purger = asyncio.create_task(retention.run(), name="retention")
             log.info("relay_started", version=__version__, endpoints=len(config.endpoints),
                      storage=config.storage)
             yield
         finally:
             log.info("relay_stopping", grace_s=config.delivery.shutdown_grace_s)
+            if purger is not None:
+                retention.stop()  # returns between two batches
+                await asyncio.wait([purger], timeout=5.0)
+                purger.cancel()
+                await asyncio.gather(purger, return_exceptions=True)
             await dispatcher.stop(config.delivery.shutdown_grace_s)
             await sender.aclose()
             await storage.close()
@@ -130,6 +145,7 @@ def create_app(
             Route("/v1/events/batch", ingest_batch, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *admin_routes(),
         ],
         exception_handlers={Problem: handle_problem, HTTPException: handle_http_exception,
                             Exception: handle_crash},

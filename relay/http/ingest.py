@@ -208,6 +208,7 @@ async def _store(state: RelayState, events: list[NewEvent]) -> list[IngestOutcom
         raise Problem(503, "storage-error", f"the event was not stored: {exc}",
                       headers={"Retry-After": RETRY_AFTER_S}) from None
     state.dispatcher.notify({name for e in events for name in e.endpoints})
+    state.metrics.observe_ingest(events, outcomes, state.config.events)
     return outcomes
 
 

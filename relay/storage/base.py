@@ -1,19 +1,126 @@
-"""The storage interface: everything ingest and delivery need from a database.
+"""The storage interface: everything ingest, delivery and operators need from a database.
 
 Kept narrow on purpose: a backend (SQLite today, PostgreSQL for scale-out) is
 a handful of queries, and the rest of the relay never sees a driver type or an
 SQL string. Every method is atomic. Ingest and attempt results are durable when
 their coroutine returns; that is the promise behind a 202.
+
+The second half of the interface serves the admin API, the metrics and
+retention. Its reads must stay cheap on a store of millions of deliveries:
+each is answered from an index, lists page by the integer delivery id (keyset,
+never OFFSET), and purges work in bounded batches so ingest never waits long.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
-from relay.models import AttemptResult, ClaimedDelivery, IngestOutcome, NewEvent
+from relay.models import (
+    AttemptRecord,
+    AttemptResult,
+    ClaimedDelivery,
+    DeliveryStatus,
+    IngestOutcome,
+    NewEvent,
+)
 
-__all__ = ["Storage"]
+__all__ = [
+    "DeliveryFilter",
+    "DeliveryRecord",
+    "EndpointStats",
+    "EventRecord",
+    "PurgeResult",
+    "QueueStats",
+    "RetryOutcome",
+    "Storage",
+]
+
+RetryOutcome = Literal["queued", "in_flight", "not_found"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One stored delivery, as the admin API lists it (times are Unix seconds)."""
+
+    id: int
+    event_id: str
+    event_type: str
+    endpoint: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: float | None
+    created_at: float
+    updated_at: float
+    last_attempt_at: float | None
+    last_status_code: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """What `list_deliveries` returns: every field set narrows the list.
+
+    `since`/`until` bound the creation time (inclusive); `before_id` is the
+    keyset cursor: only deliveries with a smaller id, so a page never repeats
+    or skips rows while new deliveries (always with larger ids) arrive.
+    """
+
+    endpoint: str | None = None
+    status: DeliveryStatus | None = None
+    event_type: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One stored event with its body exactly as the platform sent it."""
+
+    id: str
+    type: str
+    body: bytes
+    received_at: float
+    delivery_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStats:
+    """What the store knows about an endpoint at run time (relay.yaml holds the rest)."""
+
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)  # by delivery status
+    paused: bool = False
+    disabled_reason: str | None = None
+    disabled_at: float | None = None
+    failing_since: float | None = None
+    last_attempt_at: float | None = None
+    last_success_at: float | None = None
+    next_retry_at: float | None = None  # earliest scheduled retry
+    last_error: str | None = None  # while failing: the error of its newest failing delivery
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """The unfinished work, for the metrics scrape."""
+
+    depth: dict[tuple[str, str], int]  # (endpoint, status) -> deliveries, unfinished states
+    oldest_waiting_at: dict[str, float]  # endpoint -> creation time of its oldest unfinished
+    failing_since: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """What one retention batch removed, and where the next batch starts."""
+
+    deliveries: int = 0
+    attempts: int = 0
+    events: int = 0
+    last_id: int = 0  # the largest delivery id this batch looked at
+    done: bool = True  # no delivery old enough is left after `last_id`
 
 
 class Storage(ABC):
@@ -77,3 +184,73 @@ class Storage(ABC):
     @abstractmethod
     async def held_endpoints(self) -> dict[str, str]:
         """Endpoints that must not be sent to, and why (`paused` or the disable reason)."""
+
+    # -- operations: admin API, metrics, retention ---------------------------------------
+
+    @abstractmethod
+    async def list_deliveries(self, where: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
+        """Up to `limit` deliveries matching `where`, newest (largest id) first."""
+
+    @abstractmethod
+    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
+        """One delivery, or None."""
+
+    @abstractmethod
+    async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
+        """Every attempt of a delivery, oldest first."""
+
+    @abstractmethod
+    async def get_event(self, event_id: str) -> EventRecord | None:
+        """One event, or None (it may have been purged by retention)."""
+
+    @abstractmethod
+    async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
+        """The deliveries of one event, in creation order."""
+
+    @abstractmethod
+    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
+        """Counts by state and health of one endpoint, or of every endpoint the store knows.
+
+        Without `name`, endpoints that are no longer configured but still have
+        deliveries or state are included, so an operator can see what they left.
+        """
+
+    @abstractmethod
+    async def pause_endpoint(self, name: str, now: float) -> int:
+        """Persist the paused flag and hold the endpoint's waiting deliveries; returns how many."""
+
+    @abstractmethod
+    async def resume_endpoint(self, name: str, now: float) -> int:
+        """Clear the paused flag and any automatic disable; release its held deliveries.
+
+        A released delivery waits for the time it was due before it was held (at
+        once for one never attempted), so the queue resumes in its old order.
+        Returns how many were released.
+        """
+
+    @abstractmethod
+    async def recover_failed(self, endpoint: str, since: float, now: float) -> int:
+        """Make the endpoint's deliveries that failed at or after `since` due now."""
+
+    @abstractmethod
+    async def retry_delivery(
+        self, delivery_id: int, now: float
+    ) -> tuple[RetryOutcome, DeliveryStatus | None]:
+        """Make one delivery due now, unless it is in flight; returns what it was."""
+
+    @abstractmethod
+    async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
+        """Unfinished deliveries by endpoint and state, for these endpoints and any with state."""
+
+    @abstractmethod
+    async def purge_finished(self, cutoff: float, after_id: int, limit: int) -> PurgeResult:
+        """One retention batch: look at up to `limit` deliveries with an id above `after_id`.
+
+        Of those, delivered and failed ones not touched since `cutoff` are deleted
+        with their attempts, then their events if no delivery of them is left.
+        Waiting, held and in-flight deliveries are never deleted.
+        """
+
+    @abstractmethod
+    async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
+        """Delete up to `limit` events received before `cutoff` that had no delivery."""

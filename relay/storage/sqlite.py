@@ -35,15 +35,25 @@ import structlog
 from relay.exceptions import StorageError, StorageUnavailable, StoreLocked
 from relay.models import (
     WAITING_STATUSES,
+    AttemptRecord,
     AttemptResult,
     ClaimedDelivery,
     DeliveryStatus,
     IngestOutcome,
     NewEvent,
 )
-from relay.storage.base import Storage
+from relay.storage.base import (
+    DeliveryFilter,
+    DeliveryRecord,
+    EndpointStats,
+    EventRecord,
+    PurgeResult,
+    QueueStats,
+    RetryOutcome,
+    Storage,
+)
 
-__all__ = ["SQLiteStorage"]
+__all__ = ["COMMIT_SKEW_S", "SQLiteStorage", "delivery_list_query"]
 
 log = structlog.get_logger("relay.storage")
 T = TypeVar("T")
@@ -71,6 +81,62 @@ def wrap_error(exc: sqlite3.Error) -> StorageError:
 async def _fetchall(db: aiosqlite.Connection, sql: str, params: Any = ()) -> list[Any]:
     """One thread hop for a whole result set (cursor iteration costs one per row batch)."""
     return list(await db.execute_fetchall(sql, params))
+
+
+# How much later than its creation time a delivery may be committed (and so get
+# its id). Time filters become id bounds widened by this much, then the exact
+# time is checked row by row; a commit that waited longer could be missed at
+# the edge of a `since`/`until` window, nothing else.
+COMMIT_SKEW_S = 60.0
+_UNFINISHED = "('pending', 'scheduled', 'delivering')"
+_QUEUED_STATUSES = ("pending", "scheduled", "delivering", "held")
+_DELIVERY_COLUMNS = (
+    "id, event_id, event_type, endpoint, status, attempts, next_attempt_at, created_at, "
+    "updated_at, last_attempt_at, last_status_code, last_error"
+)
+_READYZ_ROW = "__readyz__"
+_MAX_ID = 2**63 - 1
+
+
+def _delivery(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row[0], event_id=row[1], event_type=row[2], endpoint=row[3],
+        status=DeliveryStatus(row[4]), attempts=row[5], next_attempt_at=row[6],
+        created_at=row[7], updated_at=row[8], last_attempt_at=row[9],
+        last_status_code=row[10], last_error=row[11],
+    )
+
+
+def delivery_list_query(
+    where: DeliveryFilter, limit: int, low_id: int | None = None, high_id: int | None = None
+) -> tuple[str, list[Any]]:
+    """The SQL of one page of the delivery list (a pure function, so tests can EXPLAIN it).
+
+    `low_id`/`high_id` are exclusive id bounds derived from the time filters;
+    every filter is an equality on a column that leads an index ending in `id`,
+    so the newest-first walk needs no sort and stops after `limit` rows.
+    """
+    terms: list[str] = []
+    params: list[Any] = []
+    for column, value in (("endpoint", where.endpoint), ("status", where.status),
+                          ("event_type", where.event_type)):
+        if value is not None:
+            terms.append(f"{column} = ?")
+            params.append(str(value))
+    bounds: tuple[tuple[str, float | None], ...] = (
+        ("id < ?", where.before_id), ("id > ?", low_id), ("id < ?", high_id),
+        ("created_at >= ?", where.since), ("created_at <= ?", where.until),
+    )
+    for term, bound in bounds:
+        if bound is not None:
+            terms.append(term)
+            params.append(bound)
+    sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 (fixed column names)
+    if terms:
+        sql += " WHERE " + " AND ".join(terms)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(limit)
+    return sql, params
 
 
 @dataclass
@@ -116,7 +182,7 @@ class SQLiteStorage(Storage):
             for pragma in (
                 "PRAGMA journal_mode=WAL",
                 "PRAGMA synchronous=FULL",
-                "PRAGMA busy_timeout=5000",
+                "PRAGMA busy_timeout=2000",  # an outside lock (backup, shell) answers 503 fast
                 "PRAGMA cache_size=-32000",
                 "PRAGMA temp_store=MEMORY",
             ):
@@ -551,3 +617,288 @@ class SQLiteStorage(Storage):
         if self._reader is None:
             raise StorageUnavailable("the store is closed")
         return self._reader
+
+    async def _query(self, sql: str, params: Any = ()) -> list[Any]:
+        """A read on the reader connection, driver errors wrapped."""
+        try:
+            return await _fetchall(self._read(), sql, params)
+        except sqlite3.Error as exc:
+            raise wrap_error(exc) from exc
+
+    # -- operations: admin API, metrics, retention ---------------------------------------
+
+    async def list_deliveries(self, where: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
+        low_id = high_id = None
+        if where.since is not None:
+            # A delivery created before since - skew was committed before any created
+            # at or after since, so its id is a safe exclusive lower bound.
+            rows = await self._query(
+                "SELECT id FROM deliveries WHERE created_at < ? ORDER BY created_at DESC LIMIT 1",
+                (where.since - COMMIT_SKEW_S,),
+            )
+            low_id = rows[0][0] if rows else None
+        if where.until is not None:
+            rows = await self._query(
+                "SELECT id FROM deliveries WHERE created_at > ? ORDER BY created_at LIMIT 1",
+                (where.until + COMMIT_SKEW_S,),
+            )
+            high_id = rows[0][0] if rows else None
+        sql, params = delivery_list_query(where, limit, low_id, high_id)
+        return [_delivery(row) for row in await self._query(sql, params)]
+
+    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
+        rows = await self._query(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",  # noqa: S608
+            (delivery_id,),
+        )
+        return _delivery(rows[0]) if rows else None
+
+    async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
+        rows = await self._query(
+            "SELECT attempt, started_at, duration_ms, status_code, response_body, error, "
+            "request_headers FROM attempts WHERE delivery_id = ? ORDER BY id",
+            (delivery_id,),
+        )
+        return [
+            AttemptRecord(
+                attempt=row[0], started_at=row[1], duration_ms=row[2], status_code=row[3],
+                response_body=bytes(row[4] or b"").decode("utf-8", errors="replace"),
+                error=row[5], request_headers=json.loads(row[6]) if row[6] else {},
+            )
+            for row in rows
+        ]
+
+    async def get_event(self, event_id: str) -> EventRecord | None:
+        rows = await self._query(
+            "SELECT id, type, body, received_at, delivery_count FROM events WHERE id = ?",
+            (event_id,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4])
+
+    async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
+        rows = await self._query(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE event_id = ? "  # noqa: S608
+            "ORDER BY id",
+            (event_id,),
+        )
+        return [_delivery(row) for row in rows]
+
+    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
+        state_sql = (
+            "SELECT name, paused, disabled_reason, disabled_at, failing_since, last_attempt_at, "
+            "last_success_at FROM endpoint_state"
+        )
+        if name is None:
+            # One walk of the covering (endpoint, status, id) index.
+            count_rows = await self._query(
+                "SELECT endpoint, status, count(*) FROM deliveries GROUP BY endpoint, status"
+            )
+            state_rows = await self._query(state_sql + " WHERE name != ?", (_READYZ_ROW,))
+        else:
+            count_rows = await self._query(
+                "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = ? "
+                "GROUP BY endpoint, status",
+                (name,),
+            )
+            state_rows = await self._query(state_sql + " WHERE name = ?", (name,))
+        counts: dict[str, dict[str, int]] = {}
+        for endpoint, status, count in count_rows:
+            counts.setdefault(endpoint, {})[status] = count
+        states = {row[0]: row for row in state_rows}
+        result: dict[str, EndpointStats] = {}
+        for endpoint in sorted(set(counts) | set(states)):
+            by_status = {s.value: 0 for s in DeliveryStatus}
+            by_status.update(counts.get(endpoint, {}))
+            next_retry = None
+            if by_status["scheduled"]:
+                rows = await self._query(
+                    "SELECT min(next_attempt_at) FROM deliveries WHERE endpoint = ? "
+                    "AND status = 'scheduled'",
+                    (endpoint,),
+                )
+                next_retry = rows[0][0] if rows else None
+            row = states.get(endpoint)
+            last_error = None
+            if row is not None and row[4] is not None:  # failing: say what it answers
+                last_error = await self._last_error(endpoint)
+            result[endpoint] = EndpointStats(
+                name=endpoint, counts=by_status, next_retry_at=next_retry, last_error=last_error,
+                **({} if row is None else {
+                    "paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
+                    "failing_since": row[4], "last_attempt_at": row[5],
+                    "last_success_at": row[6],
+                }),
+            )
+        return result
+
+    async def _last_error(self, endpoint: str) -> str | None:
+        """The error of the newest scheduled or failed delivery: two index probes."""
+        latest: tuple[float, str] | None = None
+        for status in ("scheduled", "failed"):
+            rows = await self._query(
+                "SELECT last_attempt_at, last_error FROM deliveries WHERE endpoint = ? "
+                "AND status = ? ORDER BY id DESC LIMIT 1",
+                (endpoint, status),
+            )
+            if rows and rows[0][1] is not None and (latest is None or rows[0][0] > latest[0]):
+                latest = (rows[0][0] or 0.0, rows[0][1])
+        return latest[1] if latest else None
+
+    async def pause_endpoint(self, name: str, now: float) -> int:
+        async def run(db: aiosqlite.Connection) -> int:
+            await db.execute(
+                "INSERT INTO endpoint_state (name, paused) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET paused = 1",
+                (name,),
+            )
+            cursor = await db.execute(
+                "UPDATE deliveries SET status = 'held', updated_at = ? "
+                "WHERE endpoint = ? AND status IN ('pending', 'scheduled')",
+                (now, name),
+            )
+            return cursor.rowcount
+
+        return await self._call(run)
+
+    async def resume_endpoint(self, name: str, now: float) -> int:
+        async def run(db: aiosqlite.Connection) -> int:
+            # A disable is lifted too, and with it the failing streak that caused it,
+            # so `disable_after` counts afresh from the next failure.
+            await db.execute(
+                "UPDATE endpoint_state SET paused = 0, disabled_reason = NULL, "
+                "disabled_at = NULL, failing_since = CASE WHEN disabled_reason IS NULL "
+                "THEN failing_since END WHERE name = ?",
+                (name,),
+            )
+            cursor = await db.execute(
+                "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'scheduled' "
+                "ELSE 'pending' END, next_attempt_at = COALESCE(next_attempt_at, ?1), "
+                "updated_at = ?1 WHERE endpoint = ?2 AND status = 'held'",
+                (now, name),
+            )
+            return cursor.rowcount
+
+        return await self._call(run)
+
+    async def recover_failed(self, endpoint: str, since: float, now: float) -> int:
+        async def run(db: aiosqlite.Connection) -> int:
+            status = "held" if endpoint in await self._held_endpoints(db) else "scheduled"
+            cursor = await db.execute(
+                "UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? "
+                "WHERE endpoint = ? AND status = 'failed' AND updated_at >= ?",
+                (status, now, now, endpoint, since),
+            )
+            return cursor.rowcount
+
+        return await self._call(run)
+
+    async def retry_delivery(
+        self, delivery_id: int, now: float
+    ) -> tuple[RetryOutcome, DeliveryStatus | None]:
+        async def run(db: aiosqlite.Connection) -> tuple[RetryOutcome, DeliveryStatus | None]:
+            rows = await _fetchall(db,
+                "SELECT status, endpoint, attempts FROM deliveries WHERE id = ?", (delivery_id,)
+            )
+            if not rows:
+                return "not_found", None
+            status, endpoint, attempts = DeliveryStatus(rows[0][0]), rows[0][1], rows[0][2]
+            if status == DeliveryStatus.DELIVERING:
+                return "in_flight", status
+            if endpoint in await self._held_endpoints(db):
+                new_status = DeliveryStatus.HELD
+            else:
+                new_status = DeliveryStatus.SCHEDULED if attempts else DeliveryStatus.PENDING
+            await db.execute(
+                "UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? "
+                "WHERE id = ?",
+                (new_status, now, now, delivery_id),
+            )
+            return "queued", status
+
+        return await self._call(run)
+
+    async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
+        failing_rows = await self._query(
+            "SELECT name, failing_since FROM endpoint_state WHERE name != ?", (_READYZ_ROW,)
+        )
+        names = sorted(set(endpoints) | {row[0] for row in failing_rows})
+        depth: dict[tuple[str, str], int] = {}
+        oldest: dict[str, float] = {}
+        for start in range(0, len(names), _CHUNK):
+            chunk = names[start:start + _CHUNK]
+            rows = await self._query(
+                "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint IN "  # noqa: S608
+                f"({','.join('?' * len(chunk))}) AND status IN ('pending', 'scheduled', "
+                "'delivering', 'held') GROUP BY endpoint, status",
+                chunk,
+            )
+            for endpoint, status, count in rows:
+                depth[(endpoint, status)] = count
+        for name in names:
+            if not any(depth.get((name, s)) for s in ("pending", "scheduled", "delivering")):
+                continue
+            rows = await self._query(
+                "SELECT created_at FROM deliveries WHERE endpoint = ? "  # noqa: S608
+                f"AND status IN {_UNFINISHED} ORDER BY id LIMIT 1",
+                (name,),
+            )
+            if rows:
+                oldest[name] = rows[0][0]
+        return QueueStats(
+            depth={(n, s): depth.get((n, s), 0) for n in names for s in _QUEUED_STATUSES},
+            oldest_waiting_at=oldest,
+            failing_since={row[0]: row[1] for row in failing_rows if row[1] is not None},
+        )
+
+    async def purge_finished(self, cutoff: float, after_id: int, limit: int) -> PurgeResult:
+        async def run(db: aiosqlite.Connection) -> PurgeResult:
+            # Deliveries created after cutoff + skew were committed after every one
+            # created before cutoff: the walk can stop below the first of them.
+            first_young = await _fetchall(db,
+                "SELECT id FROM deliveries WHERE created_at > ? ORDER BY created_at LIMIT 1",
+                (cutoff + COMMIT_SKEW_S,),
+            )
+            stop = first_young[0][0] if first_young else _MAX_ID
+            rows = await _fetchall(db,
+                "SELECT id, event_id, status, updated_at FROM deliveries "
+                "WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+                (after_id, stop, limit),
+            )
+            if not rows:
+                return PurgeResult(last_id=after_id, done=True)
+            doomed = [(row[0], row[1]) for row in rows
+                      if row[2] in ("delivered", "failed") and row[3] < cutoff]
+            attempts = events = 0
+            if doomed:
+                marks = ",".join("?" * len(doomed))
+                ids = [d for d, _ in doomed]
+                cursor = await db.execute(
+                    f"DELETE FROM attempts WHERE delivery_id IN ({marks})", ids  # noqa: S608
+                )
+                attempts = cursor.rowcount
+                await db.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", ids)  # noqa: S608
+                event_ids = sorted({e for _, e in doomed})
+                cursor = await db.execute(
+                    f"DELETE FROM events WHERE id IN ({','.join('?' * len(event_ids))}) "  # noqa: S608
+                    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                    event_ids,
+                )
+                events = cursor.rowcount
+            return PurgeResult(deliveries=len(doomed), attempts=attempts, events=events,
+                               last_id=rows[-1][0], done=len(rows) < limit)
+
+        return await self._call(run)
+
+    async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
+        async def run(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(
+                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
+                "WHERE delivery_count = 0 AND received_at < ? ORDER BY received_at LIMIT ?)",
+                (cutoff, limit),
+            )
+            return cursor.rowcount
+
+        return await self._call(run)

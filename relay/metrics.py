@@ -1,0 +1,140 @@
+"""Prometheus metrics: what the relay did since it started, and what is waiting now.
+
+Counters and the latency histogram are updated in memory by hooks: ingest calls
+`observe_ingest` after a commit, the dispatcher calls `observe_attempt` after an
+attempt is stored. Queue depth and ages are not tracked in memory at all; they
+are read from the store at scrape time with indexed queries, so they are right
+after a restart and whatever other process shares the store.
+
+Each app owns its own `CollectorRegistry` (never the global one), so a process
+can build many apps, as the tests do, without metrics colliding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from relay.models import AttemptResult, DeliveryStatus, IngestOutcome, NewEvent
+from relay.storage.base import QueueStats, Storage
+
+__all__ = ["CONTENT_TYPE_LATEST", "RelayMetrics"]
+
+# Event types come from the platform; past this many distinct ones, new types
+# are counted as "other" so a misbehaving sender cannot explode the series.
+MAX_TYPE_LABELS = 200
+OTHER_TYPE = "other"
+DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+_OUTCOMES = {
+    DeliveryStatus.DELIVERED: "delivered",
+    DeliveryStatus.SCHEDULED: "retry",
+    DeliveryStatus.HELD: "retry",
+    DeliveryStatus.FAILED: "failed",
+    DeliveryStatus.PENDING: "interrupted",
+}
+
+
+class _QueueCollector(Collector):
+    """Serves the gauges of the last snapshot taken from the store."""
+
+    def __init__(self) -> None:
+        self.snapshot: QueueStats | None = None
+        self.now = 0.0
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "relay_queue_depth", "Unfinished deliveries by endpoint and state",
+            labels=["endpoint", "state"],
+        )
+        oldest = GaugeMetricFamily(
+            "relay_oldest_pending_age_seconds",
+            "Age of the oldest pending, scheduled or in-flight delivery (0 when none)",
+            labels=["endpoint"],
+        )
+        failing = GaugeMetricFamily(
+            "relay_endpoint_failing_seconds",
+            "How long the endpoint's attempts have been failing without a success (0 when ok)",
+            labels=["endpoint"],
+        )
+        stats = self.snapshot
+        if stats is not None:
+            endpoints = sorted({name for name, _ in stats.depth})
+            for (name, state), count in sorted(stats.depth.items()):
+                depth.add_metric([name, state], count)
+            for name in endpoints:
+                since = stats.oldest_waiting_at.get(name)
+                oldest.add_metric([name], max(self.now - since, 0.0) if since else 0.0)
+                started = stats.failing_since.get(name)
+                failing.add_metric([name], max(self.now - started, 0.0) if started else 0.0)
+        yield depth
+        yield oldest
+        yield failing
+
+
+class RelayMetrics:
+    """The relay's metrics on a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events_ingested = Counter(
+            "relay_events_ingested", "Events stored by ingest (duplicates excluded), by type",
+            ["type"], registry=self.registry,
+        )
+        self.attempts = Counter(
+            "relay_delivery_attempts",
+            "Delivery attempts by endpoint and outcome (delivered, retry, failed, interrupted)",
+            ["endpoint", "outcome"], registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "relay_deliveries",
+            "Deliveries that reached a final state, by endpoint and outcome (delivered, failed)",
+            ["endpoint", "outcome"], registry=self.registry,
+        )
+        self.attempt_duration = Histogram(
+            "relay_attempt_duration_seconds",
+            "Duration of delivery attempts, from request to the end of the answer",
+            ["endpoint"], buckets=DURATION_BUCKETS_S, registry=self.registry,
+        )
+        self._queue = _QueueCollector()
+        self.registry.register(self._queue)
+        self._types: set[str] = set()
+
+    def _type_label(self, event_type: str, catalog: Sequence[str] | None) -> str:
+        if catalog is not None:
+            return event_type if event_type in catalog else OTHER_TYPE
+        if event_type not in self._types:
+            if len(self._types) >= MAX_TYPE_LABELS:
+                return OTHER_TYPE
+            self._types.add(event_type)
+        return event_type
+
+    def observe_ingest(self, events: Sequence[NewEvent], outcomes: Sequence[IngestOutcome],
+                       catalog: Sequence[str] | None = None) -> None:
+        """Count the events a commit stored; duplicates and refused conflicts are not new."""
+        if any(o.conflict for o in outcomes):
+            return  # all or nothing: a conflicting call stored none of its events
+        for event, outcome in zip(events, outcomes, strict=True):
+            if not outcome.duplicate:
+                self.events_ingested.labels(self._type_label(event.type, catalog)).inc()
+
+    def observe_attempt(self, result: AttemptResult) -> None:
+        """Count a stored attempt; an attempt cut short by shutdown has no latency to show."""
+        outcome = _OUTCOMES.get(result.new_status, result.new_status.value)
+        self.attempts.labels(result.endpoint, outcome).inc()
+        if result.counts:
+            self.attempt_duration.labels(result.endpoint).observe(result.duration_ms / 1000)
+        if result.new_status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED):
+            self.deliveries.labels(result.endpoint, result.new_status.value).inc()
+
+    async def render(self, storage: Storage, endpoints: Sequence[str], now: float) -> bytes:
+        """The Prometheus text exposition, with queue gauges read from the store now."""
+        stats = await storage.queue_stats(endpoints)
+        # No await between the snapshot and the rendering: concurrent scrapes
+        # each render the snapshot they took.
+        self._queue.snapshot, self._queue.now = stats, now
+        return generate_latest(self.registry)

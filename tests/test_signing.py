@@ -1,0 +1,77 @@
+"""Signature headers: checked by third-party code and independent HMAC computations."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+from standardwebhooks import Webhook
+
+from relay.signing import Signer, generate_secret
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+BODY = b'{"type":"license.created","data":{"licenseKey":"ABCD-1234","seats":5}}'
+
+
+def test_standard_known_answer() -> None:
+    """The Standard Webhooks reference vector comes out exactly."""
+    headers = Signer("standard", [SECRET]).headers(
+        "msg_p5jXN8AQM9LWM0D4loKWxJek", "x", 1614265330, b'{"test": 2432232314}'
+    )
+    assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_standard_verifies_with_standardwebhooks() -> None:
+    """The `standardwebhooks` reference library accepts our signature."""
+    import time
+
+    now = int(time.time())
+    headers = Signer("standard", [SECRET]).headers("evt_1", "license.created", now, BODY)
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    payload = Webhook(SECRET).verify(BODY, headers)
+    assert payload["data"]["licenseKey"] == "ABCD-1234"
+
+
+def test_rotation_signs_with_every_standard_secret() -> None:
+    """Two secrets give two signatures; a receiver on either secret verifies."""
+    import time
+
+    new = generate_secret()
+    now = int(time.time())
+    headers = Signer("standard", [new, SECRET]).headers("evt_2", "order.created", now, BODY)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (new, SECRET):
+        Webhook(secret).verify(BODY, headers)
+
+
+@pytest.mark.parametrize(("scheme", "prefix"), [("x-webhook", "X-Webhook"),
+                                                ("babel", "X-Babel")])
+def test_hex_schemes_match_an_independent_hmac(scheme: str, prefix: str) -> None:
+    """Hex schemes: lowercase hex HMAC-SHA256 of the raw body, with the newest secret."""
+    headers = Signer(scheme, ["newest-secret", "older-secret"]).headers(  # type: ignore[arg-type]
+        "evt_3", "license.expired", 1700000000, BODY
+    )
+    expected = hmac.new(b"newest-secret", BODY, hashlib.sha256).hexdigest()
+    assert headers[f"{prefix}-Signature"] == expected
+    assert headers[f"{prefix}-Event"] == "license.expired"
+    assert headers[f"{prefix}-Timestamp"] == "1700000000"
+    id_header = "X-Babel-Webhook-Id" if scheme == "babel" else "X-Webhook-Id"
+    assert headers[id_header] == "evt_3"
+
+
+def test_hex_scheme_without_secret_sends_no_signature() -> None:
+    """With no secret, the hex schemes still identify the event but do not sign."""
+    headers = Signer("x-webhook", []).headers("evt_4", "order.created", 1, BODY)
+    assert "X-Webhook-Signature" not in headers
+    assert headers["X-Webhook-Id"] == "evt_4"
+
+
+def test_keygen_secret_is_usable() -> None:
+    """`relay keygen` output is a whsec_ secret with a 24-byte key, unique per call."""
+    secret = generate_secret()
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret[6:])) == 24
+    assert generate_secret() != secret
+    assert "whsec" not in repr(Signer("standard", [secret]))
