@@ -107,6 +107,7 @@ class AttemptResult:
     next_attempt_at: float | None = None
     counts: bool = True  # False for an attempt cut short by shutdown or a crash
     disable_reason: str | None = None  # set to disable the endpoint (410 Gone)
+    disable_after_s: float | None = None  # disable once failing for this long
 
 
 @dataclass(frozen=True, slots=True)

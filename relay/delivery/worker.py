@@ -104,7 +104,8 @@ class Lane:
             try:
                 batch = await d.storage.claim(
                     self.name, slots, d.clock(), endpoint.timeout_s + LEASE_MARGIN_S,
-                    fifo=endpoint.ordering == "fifo",
+                    fifo=endpoint.ordering == "fifo", max_in_flight=endpoint.max_in_flight,
+                    rate_per_s=endpoint.rate_limit_per_s,
                 )
             except StorageError as exc:
                 d.slots.release(slots)
@@ -298,9 +299,6 @@ class Dispatcher:
                 sent = SendResult(None, b"", None, f"internal error: {type(exc).__name__}", 0.0)
             result = self._result(claimed, endpoint, started, sent, headers)
             await self._store(result, bound, claimed)
-            if result.disable_reason:
-                self.set_held(endpoint.name, result.disable_reason)
-                bound.warning("endpoint_disabled", reason=result.disable_reason)
         finally:
             lane.in_flight -= 1
             self.slots.release()
@@ -339,6 +337,7 @@ class Dispatcher:
             response_body=sent.body, error=error, request_headers=mask(headers),
             new_status=status, next_attempt_at=next_at,
             disable_reason="endpoint answered 410 Gone" if decision.disable_endpoint else None,
+            disable_after_s=endpoint.disable_after_s,
         )
 
     def _interrupted(self, claimed: ClaimedDelivery, started: float,
@@ -359,7 +358,7 @@ class Dispatcher:
         delay = 0.2
         while True:
             try:
-                await self.storage.record([result])
+                disabled = await self.storage.record([result])
                 break
             except StorageError as exc:
                 if self.clock() + delay >= claimed.lease_until:
@@ -368,6 +367,10 @@ class Dispatcher:
                 bound.warning("attempt_record_retry", error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        for name, reason in disabled.items():
+            if self.lanes.get(name) and self.lanes[name].runtime.held_reason != reason:
+                self.set_held(name, reason)
+                log.warning("endpoint_disabled", endpoint=name, reason=reason)
         for listener in self.attempt_listeners:
             try:
                 listener(result)

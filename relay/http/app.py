@@ -76,10 +76,16 @@ class RelayState:
             log.warning("reload_needs_restart", keys=ignored)
         self.config = dataclasses.replace(new, **fixed)  # type: ignore[arg-type]
         self.router = Router(self.config.endpoints)
+        await self.storage.sync_endpoints(active_endpoints(self.config), self.clock())
         self.dispatcher.reload(self.config, await self.storage.held_endpoints())
         log.info("config_reloaded", path=str(self.config.source),
                  endpoints=len(self.config.endpoints))
         return True
+
+
+def active_endpoints(config: Config) -> list[str]:
+    """The endpoints deliveries may go to: configured and enabled."""
+    return [e.name for e in config.endpoints if e.enabled]
 
 
 async def healthz(request: Request) -> Response:
@@ -122,6 +128,7 @@ def create_app(
         await storage.open()
         purger: asyncio.Task[None] | None = None
         try:
+            await storage.sync_endpoints(active_endpoints(config), clock())
             await dispatcher.start(await storage.held_endpoints())
             purger = asyncio.create_task(retention.run(), name="retention")
             log.info("relay_started", version=__version__, endpoints=len(config.endpoints),

@@ -146,12 +146,18 @@ class Storage(ABC):
 
     @abstractmethod
     async def claim(
-        self, endpoint: str, limit: int, now: float, lease_s: float, fifo: bool = False
+        self, endpoint: str, limit: int, now: float, lease_s: float, fifo: bool = False,
+        *, max_in_flight: int | None = None, rate_per_s: float | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease up to `limit` due deliveries of `endpoint`, oldest due first.
 
         With `fifo`, only the endpoint's oldest unfinished delivery can be claimed,
         and only when no delivery of the endpoint is in flight.
+
+        `max_in_flight` and `rate_per_s` are the endpoint's limits. A backend that
+        several relay processes share must enforce them across all of them (the
+        lanes only see their own process); the single-process SQLite backend
+        leaves them to the lane, which already enforces them exactly.
         """
 
     @abstractmethod
@@ -159,8 +165,23 @@ class Storage(ABC):
         """When the endpoint's next waiting delivery falls due; None if there is none."""
 
     @abstractmethod
-    async def record(self, results: Sequence[AttemptResult]) -> None:
-        """Store attempts and move their deliveries to the state each result names."""
+    async def record(self, results: Sequence[AttemptResult]) -> dict[str, str]:
+        """Store attempts and move their deliveries to the state each result names.
+
+        Also keeps each endpoint's health (`failing_since`), and disables an
+        endpoint whose result asks for it (410 Gone) or that has failed without
+        a success for its `disable_after_s`, holding its waiting deliveries.
+        Returns the endpoints this call disabled, with the reason.
+        """
+
+    @abstractmethod
+    async def sync_endpoints(self, active: Sequence[str], now: float) -> None:
+        """Match the stored deliveries to the endpoints the config now has.
+
+        Waiting deliveries of endpoints not in `active` (removed from relay.yaml
+        or `enabled: false`) become `held`, never dropped; held deliveries of an
+        active endpoint that is neither paused nor disabled are due again.
+        """
 
     @abstractmethod
     async def release(self, delivery_ids: Sequence[int], now: float) -> None:
@@ -254,3 +275,14 @@ class Storage(ABC):
     @abstractmethod
     async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
         """Delete up to `limit` events received before `cutoff` that had no delivery."""
+
+
+def disable_after_reason(failing_since: float, disable_after_s: float) -> str:
+    """The reason recorded when an endpoint is disabled for failing too long."""
+    import datetime
+
+    from relay.units import format_duration
+
+    since = datetime.datetime.fromtimestamp(failing_since, datetime.UTC)
+    return (f"failing continuously since {since.strftime('%Y-%m-%d %H:%M:%SZ')} "
+            f"(disable_after: {format_duration(disable_after_s)})")

@@ -51,6 +51,7 @@ from relay.storage.base import (
     QueueStats,
     RetryOutcome,
     Storage,
+    disable_after_reason,
 )
 
 __all__ = ["COMMIT_SKEW_S", "SQLiteStorage", "delivery_list_query"]
@@ -311,8 +312,9 @@ class SQLiteStorage(Storage):
             if ingests:
                 results.extend(zip(ingests, await self._apply_ingests(db, ingests), strict=True))
             if records:
-                await self._apply_records(db, [r for job in records for r in job.results])
-                results.extend((job, None) for job in records)
+                disabled = await self._apply_records(
+                    db, [r for job in records for r in job.results])
+                results.extend((job, disabled) for job in records)
             for call in calls:
                 assert call.fn is not None
                 results.append((call, await call.fn(db)))
@@ -404,7 +406,7 @@ class SQLiteStorage(Storage):
 
     async def _apply_records(
         self, db: aiosqlite.Connection, results: Sequence[AttemptResult]
-    ) -> None:
+    ) -> dict[str, str]:
         await db.executemany(
             "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, "
             "response_body, error, request_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -432,20 +434,31 @@ class SQLiteStorage(Storage):
         for r in results:
             if r.counts:
                 latest[r.endpoint] = r
+        disabled: dict[str, str] = {}
         for name, r in latest.items():
             ok = r.new_status == DeliveryStatus.DELIVERED
-            await db.execute(
+            rows = await _fetchall(db,
                 "INSERT INTO endpoint_state (name, last_attempt_at, last_success_at, "
                 "failing_since) VALUES (?1, ?2, CASE WHEN ?3 THEN ?2 END, "
                 "CASE WHEN ?3 THEN NULL ELSE ?2 END) "
                 "ON CONFLICT (name) DO UPDATE SET last_attempt_at = ?2, "
                 "last_success_at = CASE WHEN ?3 THEN ?2 ELSE last_success_at END, "
-                "failing_since = CASE WHEN ?3 THEN NULL ELSE COALESCE(failing_since, ?2) END",
+                "failing_since = CASE WHEN ?3 THEN NULL ELSE COALESCE(failing_since, ?2) END "
+                "RETURNING failing_since, disabled_reason",
                 (name, r.started_at, ok),
             )
+            failing_since, already_disabled = rows[0]
+            if (not ok and already_disabled is None and r.disable_after_s is not None
+                    and failing_since is not None
+                    and r.started_at - failing_since >= r.disable_after_s):
+                disabled[name] = disable_after_reason(failing_since, r.disable_after_s)
         for r in results:
             if r.disable_reason:
-                await self._disable(db, r.endpoint, r.disable_reason, r.started_at)
+                disabled[r.endpoint] = r.disable_reason
+        for name, reason in disabled.items():
+            await self._disable(db, name, reason, latest[name].started_at
+                                if name in latest else time.time())
+        return disabled
 
     async def _disable(
         self, db: aiosqlite.Connection, name: str, reason: str, now: float
@@ -475,13 +488,16 @@ class SQLiteStorage(Storage):
         )
         return outcome
 
-    async def record(self, results: Sequence[AttemptResult]) -> None:
-        if results:
-            loop = asyncio.get_running_loop()
-            await self._submit(_RecordJob(loop.create_future(), results))
+    async def record(self, results: Sequence[AttemptResult]) -> dict[str, str]:
+        if not results:
+            return {}
+        loop = asyncio.get_running_loop()
+        disabled: dict[str, str] = await self._submit(_RecordJob(loop.create_future(), results))
+        return disabled
 
     async def claim(
-        self, endpoint: str, limit: int, now: float, lease_s: float, fifo: bool = False
+        self, endpoint: str, limit: int, now: float, lease_s: float, fifo: bool = False,
+        *, max_in_flight: int | None = None, rate_per_s: float | None = None,
     ) -> list[ClaimedDelivery]:
         async def run(db: aiosqlite.Connection) -> list[ClaimedDelivery]:
             if fifo:
@@ -592,6 +608,24 @@ class SQLiteStorage(Storage):
             "updated_at = ? WHERE id = ?",
             [(now, now, i) for i, _ in rows],
         )
+
+    async def sync_endpoints(self, active: Sequence[str], now: float) -> None:
+        async def run(db: aiosqlite.Connection) -> None:
+            marks = ",".join("?" * len(active))
+            await db.execute(
+                "UPDATE deliveries SET status = 'held', updated_at = ? "  # noqa: S608
+                f"WHERE status IN ('pending', 'scheduled') AND endpoint NOT IN ({marks})",
+                (now, *active),
+            )
+            held = await self._held_endpoints(db)
+            released = [name for name in active if name not in held]
+            await db.executemany(
+                "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'scheduled' "
+                "ELSE 'pending' END, updated_at = ? WHERE endpoint = ? AND status = 'held'",
+                [(now, name) for name in released],
+            )
+
+        await self._call(run)
 
     async def held_endpoints(self) -> dict[str, str]:
         try:

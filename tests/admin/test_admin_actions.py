@@ -251,7 +251,7 @@ def test_endpoints_removed_from_the_config_are_still_listed(tmp_path: Path) -> N
         dropped = listed["dropped"]
         assert dropped["configured"] is False
         assert dropped["status"] == "disabled"
-        assert dropped["counts"]["scheduled"] == 1
+        assert dropped["counts"]["held"] == 1  # SPEC 4: held, not dropped
         assert dropped["url"] is None
         assert second.get("/v1/endpoints/dropped").json() == dropped
         assert second.post("/v1/endpoints/dropped/pause").status_code == 404
