@@ -23,7 +23,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -82,6 +83,11 @@ def wrap_error(exc: sqlite3.Error) -> StorageError:
 async def _fetchall(db: aiosqlite.Connection, sql: str, params: Any = ()) -> list[Any]:
     """One thread hop for a whole result set (cursor iteration costs one per row batch)."""
     return list(await db.execute_fetchall(sql, params))
+
+
+def _rows(db: sqlite3.Connection, sql: str, params: Any = ()) -> list[Any]:
+    """The writer's own reads, inside its transaction, on its thread."""
+    return db.execute(sql, params).fetchall()
 
 
 # How much later than its creation time a delivery may be committed (and so get
@@ -157,7 +163,7 @@ class _RecordJob(_Job):
 
 @dataclass
 class _CallJob(_Job):
-    fn: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None
+    fn: Callable[[sqlite3.Connection], Any] | None = None
 
 
 class SQLiteStorage(Storage):
@@ -165,7 +171,8 @@ class SQLiteStorage(Storage):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock_file: IO[str] | None = None
         self._queue: list[_Job] = []
@@ -178,17 +185,10 @@ class SQLiteStorage(Storage):
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         try:
-            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-            for pragma in (
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=FULL",
-                "PRAGMA busy_timeout=2000",  # an outside lock (backup, shell) answers 503 fast
-                "PRAGMA cache_size=-32000",
-                "PRAGMA temp_store=MEMORY",
-            ):
-                await self._writer.execute(pragma)
-            await self._migrate(self._writer)
+            self._writer = await self._in_writer(self._connect_writer)
+            await self._in_writer(self._migrate, self._writer)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._reader.execute("PRAGMA busy_timeout=5000")
             await self._reader.execute("PRAGMA query_only=ON")
@@ -198,6 +198,23 @@ class SQLiteStorage(Storage):
             raise wrap_error(exc) from exc
         self._closing = False
         self._committer = asyncio.create_task(self._commit_loop(), name="sqlite-committer")
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA busy_timeout=2000",  # an outside lock (backup, shell) answers 503 fast
+            "PRAGMA cache_size=-32000",
+            "PRAGMA temp_store=MEMORY",
+        ):
+            db.execute(pragma)
+        return db
+
+    async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the writer's thread: one hop, however many statements it runs."""
+        assert self._writer_thread is not None
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, fn, *args)
 
     async def close(self) -> None:
         self._closing = True
@@ -211,11 +228,15 @@ class SQLiteStorage(Storage):
         self._release_lock()
 
     async def _close_connections(self) -> None:
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await conn.close()
-        self._reader = self._writer = None
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._reader.close()
+        if self._writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await self._in_writer(self._writer.close)
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=True)
+        self._reader = self._writer = self._writer_thread = None
 
     def _take_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
@@ -241,13 +262,13 @@ class SQLiteStorage(Storage):
             self._lock_file.close()  # closing the descriptor drops the flock
             self._lock_file = None
 
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
+    def _migrate(self, db: sqlite3.Connection) -> None:
         """Apply the numbered files of schema/sqlite/ that this database has not seen."""
-        await db.execute(
+        db.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
             "applied_at REAL NOT NULL)"
         )
-        rows = await _fetchall(db, "SELECT version FROM schema_version")
+        rows = _rows(db, "SELECT version FROM schema_version")
         applied = {row[0] for row in rows}
         folder = resources.files("relay.storage") / "schema" / "sqlite"
         scripts = sorted(
@@ -263,7 +284,7 @@ class SQLiteStorage(Storage):
             if version in applied:
                 continue
             sql = script.read_text(encoding="utf-8")
-            await db.executescript(
+            db.executescript(
                 f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_version VALUES "
                 f"({version}, {time.time()});\nCOMMIT;"
             )
@@ -301,32 +322,14 @@ class SQLiteStorage(Storage):
         return jobs
 
     async def _run_round(self, jobs: list[_Job]) -> None:
-        db = self._writer
-        assert db is not None
-        ingests = [j for j in jobs if isinstance(j, _IngestJob)]
-        records = [j for j in jobs if isinstance(j, _RecordJob)]
-        calls = [j for j in jobs if isinstance(j, _CallJob)]
-        results: list[tuple[_Job, Any]] = []
         try:
-            await db.execute("BEGIN IMMEDIATE")
-            if ingests:
-                results.extend(zip(ingests, await self._apply_ingests(db, ingests), strict=True))
-            if records:
-                disabled = await self._apply_records(
-                    db, [r for job in records for r in job.results])
-                results.extend((job, disabled) for job in records)
-            for call in calls:
-                assert call.fn is not None
-                results.append((call, await call.fn(db)))
-            await db.execute("COMMIT")
+            results = await self._in_writer(self._round, jobs)
         except Exception as exc:
-            with contextlib.suppress(sqlite3.Error):
-                await db.execute("ROLLBACK")
             error: BaseException = wrap_error(exc) if isinstance(exc, sqlite3.Error) else exc
             if isinstance(error, StorageError):
                 log.warning("storage_write_failed", error=str(error), jobs=len(jobs))
             else:
-                log.exception("storage_round_crashed", jobs=len(jobs))
+                log.error("storage_round_crashed", jobs=len(jobs), exc_info=exc)
             for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(error)
@@ -335,14 +338,44 @@ class SQLiteStorage(Storage):
             if not job.future.done():
                 job.future.set_result(value)
 
-    async def _apply_ingests(
-        self, db: aiosqlite.Connection, jobs: list[_IngestJob]
+    def _round(self, jobs: list[_Job]) -> list[tuple[_Job, Any]]:
+        """One transaction for every queued job, on the writer's thread.
+
+        The whole round is one call so that the event loop pays one thread hop
+        per commit, not one per statement; SQLite releases the GIL while it
+        works, so ingest keeps parsing requests meanwhile.
+        """
+        db = self._writer
+        assert db is not None
+        ingests = [j for j in jobs if isinstance(j, _IngestJob)]
+        records = [j for j in jobs if isinstance(j, _RecordJob)]
+        calls = [j for j in jobs if isinstance(j, _CallJob)]
+        results: list[tuple[_Job, Any]] = []
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            if ingests:
+                results.extend(zip(ingests, self._apply_ingests(db, ingests), strict=True))
+            if records:
+                disabled = self._apply_records(db, [r for job in records for r in job.results])
+                results.extend((job, disabled) for job in records)
+            for call in calls:
+                assert call.fn is not None
+                results.append((call, call.fn(db)))
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        return results
+
+    def _apply_ingests(
+        self, db: sqlite3.Connection, jobs: list[_IngestJob]
     ) -> list[list[IngestOutcome]]:
         keyed = list({e.id for job in jobs for e in job.events if e.keyed})
         stored: dict[str, tuple[bytes, str, int]] = {}
         for start in range(0, len(keyed), _CHUNK):
             chunk = keyed[start:start + _CHUNK]
-            rows = await _fetchall(db,
+            rows = _rows(db,
                 f"SELECT id, body, type, delivery_count FROM events WHERE id IN "  # noqa: S608
                 f"({','.join('?' * len(chunk))})",
                 chunk,
@@ -351,7 +384,7 @@ class SQLiteStorage(Storage):
                 stored[row[0]] = (bytes(row[1]), row[2], row[3])
         event_rows: list[tuple[str, str, bytes, float, int]] = []
         delivery_rows: list[tuple[str, str, str, str, float, float, float]] = []
-        held = await self._held_endpoints(db)
+        held = self._held_endpoints(db)
         outcomes: list[list[IngestOutcome]] = []
         for job in jobs:
             job_outcomes: list[IngestOutcome] = []
@@ -385,29 +418,29 @@ class SQLiteStorage(Storage):
                     ))
             outcomes.append(job_outcomes)
         if event_rows:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO events (id, type, body, received_at, delivery_count) "
                 "VALUES (?, ?, ?, ?, ?)",
                 event_rows,
             )
         if delivery_rows:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO deliveries (event_id, endpoint, event_type, status, "
                 "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 delivery_rows,
             )
         return outcomes
 
-    async def _held_endpoints(self, db: aiosqlite.Connection) -> set[str]:
-        rows = await _fetchall(db,
+    def _held_endpoints(self, db: sqlite3.Connection) -> set[str]:
+        rows = _rows(db,
             "SELECT name FROM endpoint_state WHERE paused = 1 OR disabled_reason IS NOT NULL"
         )
         return {row[0] for row in rows}
 
-    async def _apply_records(
-        self, db: aiosqlite.Connection, results: Sequence[AttemptResult]
+    def _apply_records(
+        self, db: sqlite3.Connection, results: Sequence[AttemptResult]
     ) -> dict[str, str]:
-        await db.executemany(
+        db.executemany(
             "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, "
             "response_body, error, request_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -416,8 +449,8 @@ class SQLiteStorage(Storage):
                 for r in results
             ],
         )
-        held = await self._held_endpoints(db)
-        await db.executemany(
+        held = self._held_endpoints(db)
+        db.executemany(
             "UPDATE deliveries SET status = ?, attempts = attempts + ?, next_attempt_at = ?, "
             "lease_until = NULL, updated_at = ?, last_attempt_at = ?, last_status_code = ?, "
             "last_error = ? WHERE id = ?",
@@ -437,7 +470,7 @@ class SQLiteStorage(Storage):
         disabled: dict[str, str] = {}
         for name, r in latest.items():
             ok = r.new_status == DeliveryStatus.DELIVERED
-            rows = await _fetchall(db,
+            rows = _rows(db,
                 "INSERT INTO endpoint_state (name, last_attempt_at, last_success_at, "
                 "failing_since) VALUES (?1, ?2, CASE WHEN ?3 THEN ?2 END, "
                 "CASE WHEN ?3 THEN NULL ELSE ?2 END) "
@@ -456,25 +489,25 @@ class SQLiteStorage(Storage):
             if r.disable_reason:
                 disabled[r.endpoint] = r.disable_reason
         for name, reason in disabled.items():
-            await self._disable(db, name, reason, latest[name].started_at
+            self._disable(db, name, reason, latest[name].started_at
                                 if name in latest else time.time())
         return disabled
 
-    async def _disable(
-        self, db: aiosqlite.Connection, name: str, reason: str, now: float
+    def _disable(
+        self, db: sqlite3.Connection, name: str, reason: str, now: float
     ) -> None:
-        await db.execute(
+        db.execute(
             "INSERT INTO endpoint_state (name, disabled_reason, disabled_at) VALUES (?1, ?2, ?3) "
             "ON CONFLICT (name) DO UPDATE SET disabled_reason = ?2, disabled_at = ?3",
             (name, reason, now),
         )
-        await db.execute(
+        db.execute(
             "UPDATE deliveries SET status = 'held', updated_at = ? "
             "WHERE endpoint = ? AND status IN ('pending', 'scheduled')",
             (now, name),
         )
 
-    async def _call(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         result: T = await self._submit(_CallJob(loop.create_future(), fn))
         return result
@@ -499,9 +532,9 @@ class SQLiteStorage(Storage):
         self, endpoint: str, limit: int, now: float, lease_s: float, fifo: bool = False,
         *, max_in_flight: int | None = None, rate_per_s: float | None = None,
     ) -> list[ClaimedDelivery]:
-        async def run(db: aiosqlite.Connection) -> list[ClaimedDelivery]:
+        def run(db: sqlite3.Connection) -> list[ClaimedDelivery]:
             if fifo:
-                rows = await _fetchall(db,
+                rows = _rows(db,
                     "SELECT d.id, d.event_id, d.event_type, e.body, d.attempts, d.status, "
                     "d.next_attempt_at FROM deliveries d JOIN events e ON e.id = d.event_id "
                     "WHERE d.endpoint = ? AND d.status IN ('pending', 'scheduled', 'delivering') "
@@ -510,7 +543,7 @@ class SQLiteStorage(Storage):
                 )
                 rows = [r for r in rows if r[5] != "delivering" and r[6] <= now]
             else:
-                rows = await _fetchall(db,
+                rows = _rows(db,
                     "SELECT d.id, d.event_id, d.event_type, e.body, d.attempts FROM deliveries d "
                     "JOIN events e ON e.id = d.event_id WHERE d.endpoint = ? "
                     "AND d.status IN ('pending', 'scheduled') AND d.next_attempt_at <= ? "
@@ -520,7 +553,7 @@ class SQLiteStorage(Storage):
             if not rows:
                 return []
             lease_until = now + lease_s
-            await db.executemany(
+            db.executemany(
                 "UPDATE deliveries SET status = 'delivering', lease_until = ?, updated_at = ? "
                 "WHERE id = ?",
                 [(lease_until, now, row[0]) for row in rows],
@@ -534,10 +567,10 @@ class SQLiteStorage(Storage):
         return await self._call(run)
 
     async def next_due_at(self, endpoint: str, fifo: bool = False) -> float | None:
-        db = self._read()
+        reader = self._read()
         try:
             if fifo:
-                rows = await _fetchall(db,
+                rows = await _fetchall(reader,
                     "SELECT status, next_attempt_at FROM deliveries WHERE endpoint = ? "
                     "AND status IN ('pending', 'scheduled', 'delivering') ORDER BY id LIMIT 1",
                     (endpoint,),
@@ -545,7 +578,7 @@ class SQLiteStorage(Storage):
                 if not rows or rows[0][0] == "delivering":
                     return None
                 return float(rows[0][1])
-            rows = await _fetchall(db,
+            rows = await _fetchall(reader,
                 "SELECT min(next_attempt_at) FROM deliveries WHERE endpoint = ? "
                 "AND status IN ('pending', 'scheduled')",
                 (endpoint,),
@@ -559,8 +592,8 @@ class SQLiteStorage(Storage):
         if not delivery_ids:
             return
 
-        async def run(db: aiosqlite.Connection) -> None:
-            await db.executemany(
+        def run(db: sqlite3.Connection) -> None:
+            db.executemany(
                 "UPDATE deliveries SET status = 'pending', lease_until = NULL, "
                 "next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'delivering'",
                 [(now, now, i) for i in delivery_ids],
@@ -569,57 +602,57 @@ class SQLiteStorage(Storage):
         await self._call(run)
 
     async def recover_interrupted(self, now: float) -> int:
-        async def run(db: aiosqlite.Connection) -> int:
-            rows = await _fetchall(db,
+        def run(db: sqlite3.Connection) -> int:
+            rows = _rows(db,
                 "SELECT id, attempts FROM deliveries WHERE status = 'delivering'"
             )
-            await self._requeue_interrupted(db, [(r[0], r[1]) for r in rows], now,
+            self._requeue_interrupted(db, [(r[0], r[1]) for r in rows], now,
                                             "interrupted: the relay stopped during this attempt")
             return len(rows)
 
         return await self._call(run)
 
     async def reap_expired_leases(self, now: float) -> int:
-        async def run(db: aiosqlite.Connection) -> int:
-            rows = await _fetchall(db,
+        def run(db: sqlite3.Connection) -> int:
+            rows = _rows(db,
                 "SELECT id, attempts FROM deliveries WHERE status = 'delivering' "
                 "AND lease_until < ?",
                 (now,),
             )
-            await self._requeue_interrupted(db, [(r[0], r[1]) for r in rows], now,
+            self._requeue_interrupted(db, [(r[0], r[1]) for r in rows], now,
                                             "interrupted: the attempt's lease expired")
             return len(rows)
 
         return await self._call(run)
 
-    async def _requeue_interrupted(
-        self, db: aiosqlite.Connection, rows: Iterable[tuple[int, int]], now: float, error: str
+    def _requeue_interrupted(
+        self, db: sqlite3.Connection, rows: Iterable[tuple[int, int]], now: float, error: str
     ) -> None:
         """Log the lost attempt (it does not count against the schedule) and make it due."""
         rows = list(rows)
         if not rows:
             return
-        await db.executemany(
+        db.executemany(
             "INSERT INTO attempts (delivery_id, attempt, started_at, error) VALUES (?, ?, ?, ?)",
             [(i, attempts + 1, now, error) for i, attempts in rows],
         )
-        await db.executemany(
+        db.executemany(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL, next_attempt_at = ?, "
             "updated_at = ? WHERE id = ?",
             [(now, now, i) for i, _ in rows],
         )
 
     async def sync_endpoints(self, active: Sequence[str], now: float) -> None:
-        async def run(db: aiosqlite.Connection) -> None:
+        def run(db: sqlite3.Connection) -> None:
             marks = ",".join("?" * len(active))
-            await db.execute(
+            db.execute(
                 "UPDATE deliveries SET status = 'held', updated_at = ? "  # noqa: S608
                 f"WHERE status IN ('pending', 'scheduled') AND endpoint NOT IN ({marks})",
                 (now, *active),
             )
-            held = await self._held_endpoints(db)
+            held = self._held_endpoints(db)
             released = [name for name in active if name not in held]
-            await db.executemany(
+            db.executemany(
                 "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'scheduled' "
                 "ELSE 'pending' END, updated_at = ? WHERE endpoint = ? AND status = 'held'",
                 [(now, name) for name in released],
@@ -638,12 +671,12 @@ class SQLiteStorage(Storage):
         return {row[0]: row[2] or "paused" for row in rows}
 
     async def check_writable(self) -> None:
-        async def run(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO endpoint_state (name) VALUES ('__readyz__') "
                 "ON CONFLICT (name) DO NOTHING"
             )
-            await db.execute("DELETE FROM endpoint_state WHERE name = '__readyz__'")
+            db.execute("DELETE FROM endpoint_state WHERE name = '__readyz__'")
 
         await self._call(run)
 
@@ -782,13 +815,13 @@ class SQLiteStorage(Storage):
         return latest[1] if latest else None
 
     async def pause_endpoint(self, name: str, now: float) -> int:
-        async def run(db: aiosqlite.Connection) -> int:
-            await db.execute(
+        def run(db: sqlite3.Connection) -> int:
+            db.execute(
                 "INSERT INTO endpoint_state (name, paused) VALUES (?, 1) "
                 "ON CONFLICT (name) DO UPDATE SET paused = 1",
                 (name,),
             )
-            cursor = await db.execute(
+            cursor = db.execute(
                 "UPDATE deliveries SET status = 'held', updated_at = ? "
                 "WHERE endpoint = ? AND status IN ('pending', 'scheduled')",
                 (now, name),
@@ -798,16 +831,16 @@ class SQLiteStorage(Storage):
         return await self._call(run)
 
     async def resume_endpoint(self, name: str, now: float) -> int:
-        async def run(db: aiosqlite.Connection) -> int:
+        def run(db: sqlite3.Connection) -> int:
             # A disable is lifted too, and with it the failing streak that caused it,
             # so `disable_after` counts afresh from the next failure.
-            await db.execute(
+            db.execute(
                 "UPDATE endpoint_state SET paused = 0, disabled_reason = NULL, "
                 "disabled_at = NULL, failing_since = CASE WHEN disabled_reason IS NULL "
                 "THEN failing_since END WHERE name = ?",
                 (name,),
             )
-            cursor = await db.execute(
+            cursor = db.execute(
                 "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'scheduled' "
                 "ELSE 'pending' END, next_attempt_at = COALESCE(next_attempt_at, ?1), "
                 "updated_at = ?1 WHERE endpoint = ?2 AND status = 'held'",
@@ -818,9 +851,9 @@ class SQLiteStorage(Storage):
         return await self._call(run)
 
     async def recover_failed(self, endpoint: str, since: float, now: float) -> int:
-        async def run(db: aiosqlite.Connection) -> int:
-            status = "held" if endpoint in await self._held_endpoints(db) else "scheduled"
-            cursor = await db.execute(
+        def run(db: sqlite3.Connection) -> int:
+            status = "held" if endpoint in self._held_endpoints(db) else "scheduled"
+            cursor = db.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? "
                 "WHERE endpoint = ? AND status = 'failed' AND updated_at >= ?",
                 (status, now, now, endpoint, since),
@@ -832,8 +865,8 @@ class SQLiteStorage(Storage):
     async def retry_delivery(
         self, delivery_id: int, now: float
     ) -> tuple[RetryOutcome, DeliveryStatus | None]:
-        async def run(db: aiosqlite.Connection) -> tuple[RetryOutcome, DeliveryStatus | None]:
-            rows = await _fetchall(db,
+        def run(db: sqlite3.Connection) -> tuple[RetryOutcome, DeliveryStatus | None]:
+            rows = _rows(db,
                 "SELECT status, endpoint, attempts FROM deliveries WHERE id = ?", (delivery_id,)
             )
             if not rows:
@@ -841,11 +874,11 @@ class SQLiteStorage(Storage):
             status, endpoint, attempts = DeliveryStatus(rows[0][0]), rows[0][1], rows[0][2]
             if status == DeliveryStatus.DELIVERING:
                 return "in_flight", status
-            if endpoint in await self._held_endpoints(db):
+            if endpoint in self._held_endpoints(db):
                 new_status = DeliveryStatus.HELD
             else:
                 new_status = DeliveryStatus.SCHEDULED if attempts else DeliveryStatus.PENDING
-            await db.execute(
+            db.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? "
                 "WHERE id = ?",
                 (new_status, now, now, delivery_id),
@@ -888,15 +921,15 @@ class SQLiteStorage(Storage):
         )
 
     async def purge_finished(self, cutoff: float, after_id: int, limit: int) -> PurgeResult:
-        async def run(db: aiosqlite.Connection) -> PurgeResult:
+        def run(db: sqlite3.Connection) -> PurgeResult:
             # Deliveries created after cutoff + skew were committed after every one
             # created before cutoff: the walk can stop below the first of them.
-            first_young = await _fetchall(db,
+            first_young = _rows(db,
                 "SELECT id FROM deliveries WHERE created_at > ? ORDER BY created_at LIMIT 1",
                 (cutoff + COMMIT_SKEW_S,),
             )
             stop = first_young[0][0] if first_young else _MAX_ID
-            rows = await _fetchall(db,
+            rows = _rows(db,
                 "SELECT id, event_id, status, updated_at FROM deliveries "
                 "WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
                 (after_id, stop, limit),
@@ -909,13 +942,13 @@ class SQLiteStorage(Storage):
             if doomed:
                 marks = ",".join("?" * len(doomed))
                 ids = [d for d, _ in doomed]
-                cursor = await db.execute(
+                cursor = db.execute(
                     f"DELETE FROM attempts WHERE delivery_id IN ({marks})", ids  # noqa: S608
                 )
                 attempts = cursor.rowcount
-                await db.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", ids)  # noqa: S608
+                db.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", ids)  # noqa: S608
                 event_ids = sorted({e for _, e in doomed})
-                cursor = await db.execute(
+                cursor = db.execute(
                     f"DELETE FROM events WHERE id IN ({','.join('?' * len(event_ids))}) "  # noqa: S608
                     "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
                     event_ids,
@@ -927,8 +960,8 @@ class SQLiteStorage(Storage):
         return await self._call(run)
 
     async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
-        async def run(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
+        def run(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
                 "WHERE delivery_count = 0 AND received_at < ? ORDER BY received_at LIMIT ?)",
                 (cutoff, limit),
