@@ -36,22 +36,10 @@ class DeliveryStatus(StrEnum):
 WAITING_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED)
 FINAL_STATUSES = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
 def new_event_id(now: float | None = None) -> str:
-    """`evt_` + 9 base-36 chars of milliseconds + 16 random: sortable by time, unguessable."""
+    """`evt_` + 12 hex digits of milliseconds + 16 random: sortable by time, unguessable."""
     millis = int((time.time() if now is None else now) * 1000)
-    stamp = ""
-    while millis:
-        millis, digit = divmod(millis, 36)
-        stamp = _ALPHABET[digit] + stamp
-    rand = int.from_bytes(os.urandom(10), "big")
-    tail = ""
-    for _ in range(16):
-        rand, digit = divmod(rand, 36)
-        tail += _ALPHABET[digit]
-    return f"evt_{stamp.rjust(9, '0')}{tail}"
+    return f"evt_{millis:012x}{os.urandom(8).hex()}"
 
 
 @dataclass(frozen=True, slots=True)

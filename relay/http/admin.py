@@ -34,8 +34,8 @@ from starlette.routing import Route
 
 from relay.config import EndpointConfig
 from relay.exceptions import StorageError
-from relay.http.ingest import _store as ingest_events
 from relay.http.ingest import check_bearer
+from relay.http.ingest import store_events as ingest_events
 from relay.http.problems import Problem
 from relay.metrics import CONTENT_TYPE_LATEST
 from relay.models import AttemptRecord, AttemptResult, DeliveryStatus, NewEvent, new_event_id

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import structlog
 from starlette.applications import Starlette
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay import __version__
 from relay.config import Config, load_config
@@ -29,7 +31,7 @@ from relay.delivery.sender import Sender
 from relay.delivery.worker import Dispatcher
 from relay.exceptions import ConfigError, StorageError
 from relay.http.admin import admin_routes
-from relay.http.ingest import ingest_batch, ingest_one
+from relay.http.ingest import IngestEndpoint
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
 from relay.metrics import RelayMetrics
 from relay.retention import Retention
@@ -108,6 +110,29 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
+class RelayApp(Starlette):
+    """Starlette, with ingest answered before the middleware stack and the router.
+
+    Ingest is the one route whose cost per request sets the relay's
+    throughput; Starlette's layers (request wrappers, exception middleware,
+    routing) were a third of it. Every other route goes through Starlette.
+    """
+
+    ingest_paths: ClassVar[dict[str, ASGIApp]] = {
+        "/v1/events": IngestEndpoint(batch=False),
+        "/v1/events/batch": IngestEndpoint(batch=True),
+    }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self.ingest_paths.get(scope["path"])
+            if handler is not None:
+                scope["app"] = self
+                await handler(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     config: Config,
     *,
@@ -146,10 +171,8 @@ def create_app(
             await storage.close()
             log.info("relay_stopped")
 
-    app = Starlette(
+    app = RelayApp(
         routes=[
-            Route("/v1/events", ingest_one, methods=["POST"]),
-            Route("/v1/events/batch", ingest_batch, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *admin_routes(),

@@ -3,6 +3,11 @@
 The body is relayed byte-exact, so it is parsed once, only to find the event
 type (and the id field when one is configured); nothing is re-serialised.
 A 202 is sent only after `Storage.ingest` returned, that is after the commit.
+
+Ingest is the relay's hot path, so its two routes are plain ASGI callables
+that the app calls before Starlette's middleware and routing (`RelayApp`):
+no Request object, no per-request wrappers, the answer written as two ASGI
+messages. Errors still go through `Problem`, as everywhere else.
 """
 
 from __future__ import annotations
@@ -13,17 +18,20 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from relay.exceptions import StorageError, StorageUnavailable
-from relay.http.problems import Problem
+from relay.http.problems import Problem, problem_response
 from relay.models import IngestOutcome, NewEvent, new_event_id
 
 if TYPE_CHECKING:
     from relay.http.app import RelayState
 
-__all__ = ["ingest_batch", "ingest_one", "parse_event"]
+__all__ = ["IngestEndpoint", "check_bearer", "parse_event", "store_events"]
+
+log = structlog.get_logger("relay.http")
 
 TYPE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -32,10 +40,15 @@ RETRY_AFTER_S = "5"
 
 
 def check_bearer(request: Request, token: str | None, what: str) -> None:
+    """Enforce `Authorization: Bearer <token>` on a Starlette request (admin routes)."""
+    check_token(request.headers, token, what)
+
+
+def check_token(headers: Mapping[str, str], token: str | None, what: str) -> None:
     """Enforce `Authorization: Bearer <token>` when a token is configured."""
     if not token:
         return
-    header = request.headers.get("authorization", "")
+    header = headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise Problem(401, "unauthorized", f"send `Authorization: Bearer <{what}>`; "
@@ -45,9 +58,9 @@ def check_bearer(request: Request, token: str | None, what: str) -> None:
                       headers={"WWW-Authenticate": "Bearer"})
 
 
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """The raw body, after checking its media type and size without buffering past `limit`."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def check_json_request(headers: Mapping[str, str], limit: int) -> None:
+    """Refuse a non-JSON media type, or a declared size over `limit`, before reading."""
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not (
         media_type.startswith("application/") and media_type.endswith("+json")
     ):
@@ -55,20 +68,33 @@ async def read_json_body(request: Request, limit: int) -> bytes:
         raise Problem(415, "unsupported-media-type",
                       f"send the event as JSON with `Content-Type: application/json` "
                       f"(got {shown})")
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Problem(413, "body-too-large",
                       f"the body is {declared} bytes; this relay accepts at most {limit} "
                       "(ingest.max_body_bytes)")
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body: nothing to answer."""
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, refused with a 413 as soon as it grows past `limit`."""
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Problem(413, "body-too-large",
                           f"the body is over {limit} bytes (ingest.max_body_bytes)")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_event(
@@ -197,7 +223,8 @@ def split_array(body: bytes) -> list[tuple[bytes, Any]] | Any:
     return items
 
 
-async def _store(state: RelayState, events: list[NewEvent]) -> list[IngestOutcome]:
+async def store_events(state: RelayState, events: list[NewEvent]) -> list[IngestOutcome]:
+    """Commit events (all or nothing), then wake their endpoints' lanes."""
     try:
         outcomes = await state.storage.ingest(events)
     except StorageUnavailable as exc:
@@ -212,61 +239,101 @@ async def _store(state: RelayState, events: list[NewEvent]) -> list[IngestOutcom
     return outcomes
 
 
-def _outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
-    return {"id": outcome.id, "type": outcome.type, "deliveries": outcome.deliveries,
-            "duplicate": outcome.duplicate}
+def _outcome_json(outcome: IngestOutcome) -> str:
+    # The type matched TYPE_RE, so only the id needs escaping.
+    return (f'{{"id": {json.dumps(outcome.id)}, "type": "{outcome.type}", '
+            f'"deliveries": {outcome.deliveries}, '
+            f'"duplicate": {"true" if outcome.duplicate else "false"}}}')
 
 
-async def ingest_one(request: Request) -> Response:
-    state: RelayState = request.app.state.relay
-    check_bearer(request, state.config.ingest.token, "ingest.token")
-    body = await read_json_body(request, state.config.ingest.max_body_bytes)
-    event = parse_event(body, _loads(body), request.headers, state, state.clock())
-    outcome = (await _store(state, [event]))[0]
-    if outcome.conflict:
-        raise Problem(409, "idempotency-conflict",
-                      f"an event with id {outcome.id!r} was already received with a different "
-                      "body; use a new Idempotency-Key for a new event", id=outcome.id)
-    return Response(json.dumps(_outcome_json(outcome)),
-                    status_code=200 if outcome.duplicate else 202,
-                    media_type="application/json")
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-async def ingest_batch(request: Request) -> Response:
-    state: RelayState = request.app.state.relay
-    check_bearer(request, state.config.ingest.token, "ingest.token")
-    body = await read_json_body(request, state.config.ingest.max_body_bytes)
-    items = split_array(body)
-    if not isinstance(items, list):
-        raise Problem(400, "not-an-array",
-                      f"a batch must be a JSON array of events, got {_json_kind(items)}")
-    if not 1 <= len(items) <= MAX_BATCH:
-        raise Problem(400, "invalid-batch-size",
-                      f"a batch holds 1 to {MAX_BATCH} events, got {len(items)}")
-    if "idempotency-key" in request.headers:
-        raise Problem(400, "invalid-idempotency-key",
-                      "Idempotency-Key does not apply to a batch; set ingest.id_field and give "
-                      "each event its own id field")
-    now = state.clock()
-    events: list[NewEvent] = []
-    errors: list[dict[str, Any]] = []
-    for index, (raw, item) in enumerate(items):
+class IngestEndpoint:
+    """The ASGI callable behind POST /v1/events (`batch=False`) and /v1/events/batch."""
+
+    def __init__(self, batch: bool) -> None:
+        self.batch = batch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state: RelayState = scope["app"].state.relay
         try:
-            events.append(parse_event(raw, item, request.headers, state, now, f"item {index}"))
+            if scope["method"] != "POST":
+                raise Problem(405, "method-not-allowed",
+                              f"{scope['method']} is not allowed on {scope['path']}; use POST",
+                              headers={"Allow": "POST"})
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            ingest = state.config.ingest
+            check_token(headers, ingest.token, "ingest.token")
+            check_json_request(headers, ingest.max_body_bytes)
+            body = await read_body(receive, ingest.max_body_bytes)
+            if self.batch:
+                status, answer = await self._batch(state, body, headers)
+            else:
+                status, answer = await self._one(state, body, headers)
+        except ClientGone:
+            return
         except Problem as problem:
-            errors.append({"index": index, "status": problem.status, "detail": problem.detail})
-    if errors:
-        status = 422 if all(e["status"] == 422 for e in errors) else 400
-        raise Problem(status, "invalid-batch",
-                      f"{len(errors)} of {len(items)} events are invalid; nothing was stored "
-                      f"(first: {errors[0]['detail']})", errors=errors)
-    outcomes = await _store(state, events)
-    conflicts = [i for i, o in enumerate(outcomes) if o.conflict]
-    if conflicts:
-        raise Problem(409, "idempotency-conflict",
-                      f"{len(conflicts)} events reuse an id with a different body (first: item "
-                      f"{conflicts[0]}, id {outcomes[conflicts[0]].id!r}); nothing was stored",
-                      errors=[{"index": i, "id": outcomes[i].id} for i in conflicts])
-    all_duplicates = all(o.duplicate for o in outcomes)
-    return Response(json.dumps({"results": [_outcome_json(o) for o in outcomes]}),
-                    status_code=200 if all_duplicates else 202, media_type="application/json")
+            await problem.response(scope["path"])(scope, receive, send)
+            return
+        except Exception as exc:
+            log.error("request_crashed", path=scope["path"], exc_info=exc)
+            await problem_response(
+                500, "internal-error",
+                "the relay failed to handle this request; the error is logged",
+                instance=scope["path"])(scope, receive, send)
+            return
+        data = answer.encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*_JSON_HEADERS, (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+    async def _one(self, state: RelayState, body: bytes,
+                   headers: Mapping[str, str]) -> tuple[int, str]:
+        event = parse_event(body, _loads(body), headers, state, state.clock())
+        outcome = (await store_events(state, [event]))[0]
+        if outcome.conflict:
+            raise Problem(409, "idempotency-conflict",
+                          f"an event with id {outcome.id!r} was already received with a "
+                          "different body; use a new Idempotency-Key for a new event",
+                          id=outcome.id)
+        return (200 if outcome.duplicate else 202), _outcome_json(outcome)
+
+    async def _batch(self, state: RelayState, body: bytes,
+                     headers: Mapping[str, str]) -> tuple[int, str]:
+        items = split_array(body)
+        if not isinstance(items, list):
+            raise Problem(400, "not-an-array",
+                          f"a batch must be a JSON array of events, got {_json_kind(items)}")
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise Problem(400, "invalid-batch-size",
+                          f"a batch holds 1 to {MAX_BATCH} events, got {len(items)}")
+        if "idempotency-key" in headers:
+            raise Problem(400, "invalid-idempotency-key",
+                          "Idempotency-Key does not apply to a batch; set ingest.id_field and "
+                          "give each event its own id field")
+        now = state.clock()
+        events: list[NewEvent] = []
+        errors: list[dict[str, Any]] = []
+        for index, (raw, item) in enumerate(items):
+            try:
+                events.append(parse_event(raw, item, headers, state, now, f"item {index}"))
+            except Problem as problem:
+                errors.append({"index": index, "status": problem.status,
+                               "detail": problem.detail})
+        if errors:
+            status = 422 if all(e["status"] == 422 for e in errors) else 400
+            raise Problem(status, "invalid-batch",
+                          f"{len(errors)} of {len(items)} events are invalid; nothing was "
+                          f"stored (first: {errors[0]['detail']})", errors=errors)
+        outcomes = await store_events(state, events)
+        conflicts = [i for i, o in enumerate(outcomes) if o.conflict]
+        if conflicts:
+            raise Problem(409, "idempotency-conflict",
+                          f"{len(conflicts)} events reuse an id with a different body (first: "
+                          f"item {conflicts[0]}, id {outcomes[conflicts[0]].id!r}); nothing "
+                          "was stored",
+                          errors=[{"index": i, "id": outcomes[i].id} for i in conflicts])
+        all_duplicates = all(o.duplicate for o in outcomes)
+        answer = '{"results": [' + ", ".join(_outcome_json(o) for o in outcomes) + "]}"
+        return (200 if all_duplicates else 202), answer
