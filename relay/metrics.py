@@ -13,6 +13,7 @@ can build many apps, as the tests do, without metrics colliding.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -103,6 +104,16 @@ class RelayMetrics:
         self._queue = _QueueCollector()
         self.registry.register(self._queue)
         self._types: set[str] = set()
+        # `labels()` costs microseconds per call (it validates and locks); the
+        # children are cached by label values, since attempts run by thousands.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def _type_label(self, event_type: str, catalog: Sequence[str] | None) -> str:
         if catalog is not None:
@@ -120,16 +131,16 @@ class RelayMetrics:
             return  # all or nothing: a conflicting call stored none of its events
         for event, outcome in zip(events, outcomes, strict=True):
             if not outcome.duplicate:
-                self.events_ingested.labels(self._type_label(event.type, catalog)).inc()
+                self._child(self.events_ingested, self._type_label(event.type, catalog)).inc()
 
     def observe_attempt(self, result: AttemptResult) -> None:
         """Count a stored attempt; an attempt cut short by shutdown has no latency to show."""
         outcome = _OUTCOMES.get(result.new_status, result.new_status.value)
-        self.attempts.labels(result.endpoint, outcome).inc()
+        self._child(self.attempts, result.endpoint, outcome).inc()
         if result.counts:
-            self.attempt_duration.labels(result.endpoint).observe(result.duration_ms / 1000)
+            self._child(self.attempt_duration, result.endpoint).observe(result.duration_ms / 1000)
         if result.new_status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED):
-            self.deliveries.labels(result.endpoint, result.new_status.value).inc()
+            self._child(self.deliveries, result.endpoint, result.new_status.value).inc()
 
     async def render(self, storage: Storage, endpoints: Sequence[str], now: float) -> bytes:
         """The Prometheus text exposition, with queue gauges read from the store now."""

@@ -164,6 +164,7 @@ class _RecordJob(_Job):
 @dataclass
 class _CallJob(_Job):
     fn: Callable[[sqlite3.Connection], Any] | None = None
+    durable: bool = True
 
 
 class SQLiteStorage(Storage):
@@ -173,6 +174,7 @@ class SQLiteStorage(Storage):
         self.path = Path(path)
         self._writer: sqlite3.Connection | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
+        self._synchronous_full = True
         self._reader: aiosqlite.Connection | None = None
         self._lock_file: IO[str] | None = None
         self._queue: list[_Job] = []
@@ -351,6 +353,15 @@ class SQLiteStorage(Storage):
         records = [j for j in jobs if isinstance(j, _RecordJob)]
         calls = [j for j in jobs if isinstance(j, _CallJob)]
         results: list[tuple[_Job, Any]] = []
+        durable = bool(ingests) or any(call.durable for call in calls)
+        if durable != self._synchronous_full:
+            # Only ingest (and operator actions) must survive a power loss when
+            # their call returns. Claims and attempt results may not: losing
+            # them means attempting a delivery again, which at-least-once
+            # allows. A durable commit fsyncs the whole WAL, so it also makes
+            # every earlier commit durable, in order.
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._synchronous_full = durable
         try:
             db.execute("BEGIN IMMEDIATE")
             if ingests:
@@ -507,9 +518,10 @@ class SQLiteStorage(Storage):
             (now, name),
         )
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(self, fn: Callable[[sqlite3.Connection], T], durable: bool = True) -> T:
+        """Run `fn` in the next round; `durable=False` lets the round skip its fsync."""
         loop = asyncio.get_running_loop()
-        result: T = await self._submit(_CallJob(loop.create_future(), fn))
+        result: T = await self._submit(_CallJob(loop.create_future(), fn, durable))
         return result
 
     # -- Storage interface -------------------------------------------------------------
@@ -564,7 +576,7 @@ class SQLiteStorage(Storage):
                 for row in rows
             ]
 
-        return await self._call(run)
+        return await self._call(run, durable=False)
 
     async def next_due_at(self, endpoint: str, fifo: bool = False) -> float | None:
         reader = self._read()
@@ -599,7 +611,7 @@ class SQLiteStorage(Storage):
                 [(now, now, i) for i in delivery_ids],
             )
 
-        await self._call(run)
+        await self._call(run, durable=False)
 
     async def recover_interrupted(self, now: float) -> int:
         def run(db: sqlite3.Connection) -> int:
@@ -623,7 +635,7 @@ class SQLiteStorage(Storage):
                                             "interrupted: the attempt's lease expired")
             return len(rows)
 
-        return await self._call(run)
+        return await self._call(run, durable=False)
 
     def _requeue_interrupted(
         self, db: sqlite3.Connection, rows: Iterable[tuple[int, int]], now: float, error: str
