@@ -38,7 +38,7 @@ http {{
 @contextlib.contextmanager
 def nginx() -> Iterator[str]:
     """Run nginx on a free port; yields its base URL."""
-    binary = need("nginx", "nginx-light")
+    binary = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else need("nginx", "nginx-light")
     folder = workdir()
     port = free_port()
     conf = Path(folder) / "nginx.conf"
