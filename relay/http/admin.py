@@ -14,6 +14,10 @@ Actions go through the same machinery as everything else: `test` ingests a
 `webhook.test` event through ingest's own commit path and waits for the lane
 to attempt it; `pause`/`resume` persist the flag in the store and hold or wake
 the endpoint's lane; `retry` and `recover` make deliveries due and wake it.
+
+Each route is a thin wrapper around a `(state, arguments) -> dict` function
+(`endpoints_data`, `pause`, `retry`, ...), so the dashboard (`relay.http.dashboard`)
+shows the same data and acts through the same code paths as this API.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import binascii
 import contextlib
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +54,20 @@ __all__ = [
     "MAX_LIMIT",
     "TEST_EVENT_TYPE",
     "admin_routes",
+    "deliveries_page",
+    "delivery_data",
+    "delivery_filter",
+    "endpoint_data",
+    "endpoints_data",
+    "event_data",
     "format_delivery_id",
     "parse_delivery_id",
     "parse_time",
+    "pause",
+    "recover",
+    "resume",
+    "retry",
+    "send_test",
 ]
 
 DEFAULT_LIMIT = 50
@@ -266,54 +281,50 @@ def _json(data: Any, status_code: int = 200) -> Response:
 # -- endpoints -----------------------------------------------------------------------------
 
 
-async def list_endpoints(request: Request, state: RelayState) -> Response:
+async def endpoints_data(state: RelayState) -> list[dict[str, Any]]:
     """Every configured endpoint, then any the store still knows that relay.yaml lost."""
     stats = await state.storage.endpoint_stats()
     data = [endpoint_json(e.name, e, stats.get(e.name)) for e in state.config.endpoints]
     configured = {e.name for e in state.config.endpoints}
     data += [endpoint_json(name, None, s) for name, s in stats.items() if name not in configured]
-    return _json({"data": data})
+    return data
 
 
-async def get_endpoint(request: Request, state: RelayState) -> Response:
-    """One endpoint with its status and counts."""
-    name = request.path_params["name"]
+async def endpoint_data(state: RelayState, name: str) -> dict[str, Any]:
+    """One endpoint with its status and counts; 404 when neither config nor store knows it."""
     endpoint = state.config.endpoint(name)
     stats = (await state.storage.endpoint_stats(name)).get(name)
     if endpoint is None and stats is None:
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
-    return _json(endpoint_json(name, endpoint, stats))
+    return endpoint_json(name, endpoint, stats)
 
 
-async def pause_endpoint(request: Request, state: RelayState) -> Response:
+async def pause(state: RelayState, name: str) -> dict[str, Any]:
     """Stop sending to an endpoint; its waiting deliveries are held, never dropped."""
-    name = request.path_params["name"]
     _configured(state, name)
     # Store first: a claim committed after this finds only held rows, and a failed
     # write leaves the lane running as the store says it should.
     held = await state.storage.pause_endpoint(name, state.clock())
     state.dispatcher.set_held(name, "paused")
     stats = (await state.storage.endpoint_stats(name)).get(name)
-    return _json({**endpoint_json(name, state.config.endpoint(name), stats), "held": held})
+    return {**endpoint_json(name, state.config.endpoint(name), stats), "held": held}
 
 
-async def resume_endpoint(request: Request, state: RelayState) -> Response:
+async def resume(state: RelayState, name: str) -> dict[str, Any]:
     """Send again: held deliveries are due as before, in their old order; lifts a disable."""
-    name = request.path_params["name"]
     _configured(state, name)
     released = await state.storage.resume_endpoint(name, state.clock())
     state.dispatcher.set_held(name, None)  # wakes the lane
     stats = (await state.storage.endpoint_stats(name)).get(name)
-    return _json({**endpoint_json(name, state.config.endpoint(name), stats),
-                  "released": released})
+    return {**endpoint_json(name, state.config.endpoint(name), stats), "released": released}
 
 
-async def recover_endpoint(request: Request, state: RelayState) -> Response:
-    """Requeue the endpoint's deliveries that failed since a time, after its receiver is fixed."""
-    name = request.path_params["name"]
+async def recover(state: RelayState, name: str, since_value: Any) -> dict[str, Any]:
+    """Requeue the endpoint's deliveries that failed since a time, after its receiver is fixed.
+
+    `since_value` is what the caller sent: a duration ago (`2h`) or an ISO 8601 time.
+    """
     _configured(state, name)
-    body = await _json_body(request)
-    since_value = body.get("since")
     if not isinstance(since_value, str) or not since_value.strip():
         raise Problem(400, "invalid-parameter",
                       'since: required, e.g. {"since": "2h"} or {"since": '
@@ -322,18 +333,55 @@ async def recover_endpoint(request: Request, state: RelayState) -> Response:
     since = parse_time(since_value, now, "since")
     requeued = await state.storage.recover_failed(name, since, now)
     state.dispatcher.notify([name])
-    return _json({"endpoint": name, "since": iso(since), "requeued": requeued})
+    return {"endpoint": name, "since": iso(since), "requeued": requeued}
+
+
+async def list_endpoints(request: Request, state: RelayState) -> Response:
+    """Every configured endpoint, then any the store still knows that relay.yaml lost."""
+    return _json({"data": await endpoints_data(state)})
+
+
+async def get_endpoint(request: Request, state: RelayState) -> Response:
+    """One endpoint with its status and counts."""
+    return _json(await endpoint_data(state, request.path_params["name"]))
+
+
+async def pause_endpoint(request: Request, state: RelayState) -> Response:
+    """Stop sending to an endpoint; its waiting deliveries are held, never dropped."""
+    return _json(await pause(state, request.path_params["name"]))
+
+
+async def resume_endpoint(request: Request, state: RelayState) -> Response:
+    """Send again: held deliveries are due as before, in their old order; lifts a disable."""
+    return _json(await resume(state, request.path_params["name"]))
+
+
+async def recover_endpoint(request: Request, state: RelayState) -> Response:
+    """Requeue the endpoint's deliveries that failed since a time, after its receiver is fixed."""
+    name = request.path_params["name"]
+    _configured(state, name)  # an unknown endpoint is a 404 before a bad body is a 400
+    body = await _json_body(request)
+    return _json(await recover(state, name, body.get("since")))
 
 
 async def send_test_event(request: Request, state: RelayState) -> Response:
     """Send a `webhook.test` event the way any event goes out, and answer with the outcome.
 
-    The event is stored and routed to this endpoint only, signed and sent by its
-    lane like any other; the route waits for that first attempt (at most the
-    endpoint's timeout plus a margin). Answers 200 once attempted, whatever
-    the outcome, or 202 when the lane has not reached it yet (a fifo backlog).
+    Answers 200 once attempted, whatever the outcome, or 202 when the lane has
+    not reached it yet (a fifo backlog).
     """
-    name = request.path_params["name"]
+    data, attempted = await send_test(state, request.path_params["name"])
+    return _json(data, 200 if attempted else 202)
+
+
+async def send_test(state: RelayState, name: str) -> tuple[dict[str, Any], bool]:
+    """Send a `webhook.test` event the way any event goes out; the outcome, and if attempted.
+
+    The event is stored and routed to this endpoint only, signed and sent by its
+    lane like any other; this waits for that first attempt (at most the
+    endpoint's timeout plus a margin). `outcome` is `pending` when the lane has
+    not reached it by then (a fifo backlog).
+    """
     endpoint = _configured(state, name)
     await _not_held(state, name, "test it")
     now = state.clock()
@@ -375,19 +423,19 @@ async def send_test_event(request: Request, state: RelayState) -> Response:
         outcome = "delivered"
     else:
         outcome = "failed"
-    return _json({
+    return {
         "endpoint": name,
         "event_id": event.id,
         "outcome": outcome,
         "delivery": {**delivery_json(record), "attempts": [attempt_json(a) for a in attempts]},
-    }, 200 if attempted else 202)
+    }, attempted
 
 
 # -- deliveries and events ---------------------------------------------------------------
 
 
-def _delivery_filter(request: Request, now: float) -> tuple[DeliveryFilter, int]:
-    query = request.query_params
+def delivery_filter(query: Mapping[str, str], now: float) -> tuple[DeliveryFilter, int]:
+    """The list's query parameters as a store filter and a page size; 400 on anything odd."""
     unknown = sorted(set(query) - set(_LIST_PARAMS))
     if unknown:
         raise Problem(400, "invalid-parameter",
@@ -425,16 +473,22 @@ def _delivery_filter(request: Request, now: float) -> tuple[DeliveryFilter, int]
                           before_id=before), limit
 
 
-async def list_deliveries(request: Request, state: RelayState) -> Response:
-    """The delivery log, newest first, one page at a time."""
-    where, limit = _delivery_filter(request, state.clock())
+async def deliveries_page(state: RelayState, where: DeliveryFilter,
+                          limit: int) -> dict[str, Any]:
+    """One page of the delivery log, newest first, with the cursor of the next page."""
     rows = await state.storage.list_deliveries(where, limit + 1)
     page, more = rows[:limit], len(rows) > limit
-    return _json({
+    return {
         "data": [delivery_json(r) for r in page],
         "has_more": more,
         "next_cursor": _encode_cursor(page[-1].id) if more else None,
-    })
+    }
+
+
+async def list_deliveries(request: Request, state: RelayState) -> Response:
+    """The delivery log, newest first, one page at a time."""
+    where, limit = delivery_filter(request.query_params, state.clock())
+    return _json(await deliveries_page(state, where, limit))
 
 
 def _delivery_path_id(request: Request) -> int:
@@ -446,21 +500,29 @@ def _delivery_path_id(request: Request) -> int:
     return delivery_id
 
 
-async def get_delivery(request: Request, state: RelayState) -> Response:
+async def delivery_data(state: RelayState, delivery_id: int) -> dict[str, Any]:
     """One delivery with every attempt: when, how long, the answer, the error."""
-    delivery_id = _delivery_path_id(request)
     record = await state.storage.get_delivery(delivery_id)
     if record is None:
         raise Problem(404, "unknown-delivery",
                       f"no delivery {format_delivery_id(delivery_id)} (never created, or "
                       "purged by retention)")
     attempts = await state.storage.list_attempts(delivery_id)
-    return _json({**delivery_json(record), "attempts": [attempt_json(a) for a in attempts]})
+    return {**delivery_json(record), "attempts": [attempt_json(a) for a in attempts]}
+
+
+async def get_delivery(request: Request, state: RelayState) -> Response:
+    """One delivery with every attempt: when, how long, the answer, the error."""
+    return _json(await delivery_data(state, _delivery_path_id(request)))
 
 
 async def retry_delivery(request: Request, state: RelayState) -> Response:
     """Make one delivery due now: a failed, scheduled, held or even delivered one."""
-    delivery_id = _delivery_path_id(request)
+    return _json(await retry(state, _delivery_path_id(request)))
+
+
+async def retry(state: RelayState, delivery_id: int) -> dict[str, Any]:
+    """Make one delivery due now; 409 while it is in flight or its endpoint is held."""
     public = format_delivery_id(delivery_id)
     record = await state.storage.get_delivery(delivery_id)
     if record is None:
@@ -478,15 +540,20 @@ async def retry_delivery(request: Request, state: RelayState) -> Response:
         raise Problem(409, "delivery-in-flight",
                       f"{public} is being attempted right now; wait for the outcome "
                       f"(`relay delivery {public}`)", delivery=public)
-    state.dispatcher.notify([record.endpoint])
+    # Read the delivery back before waking its lane, so the answer shows the
+    # state the retry made (`scheduled`, due now) rather than a race with the lane.
     updated = await state.storage.get_delivery(delivery_id) or record
-    return _json({**delivery_json(updated),
-                  "previous_status": previous.value if previous else None})
+    state.dispatcher.notify([record.endpoint])
+    return {**delivery_json(updated), "previous_status": previous.value if previous else None}
 
 
 async def get_event(request: Request, state: RelayState) -> Response:
     """One event as received, with its deliveries."""
-    event_id = request.path_params["event_id"]
+    return _json(await event_data(state, request.path_params["event_id"]))
+
+
+async def event_data(state: RelayState, event_id: str) -> dict[str, Any]:
+    """One event as received (payload parsed, None if not JSON), with its deliveries."""
     event = await state.storage.get_event(event_id)
     if event is None:
         raise Problem(404, "unknown-event",
@@ -496,14 +563,14 @@ async def get_event(request: Request, state: RelayState) -> Response:
         payload: Any = json.loads(event.body)
     except ValueError:
         payload = None
-    return _json({
+    return {
         "id": event.id,
         "type": event.type,
         "received_at": iso(event.received_at),
         "payload": payload,
         "size_bytes": len(event.body),
         "deliveries": [delivery_json(d) for d in deliveries],
-    })
+    }
 
 
 async def metrics(request: Request, state: RelayState) -> Response:

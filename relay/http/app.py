@@ -31,6 +31,7 @@ from relay.delivery.sender import Sender
 from relay.delivery.worker import Dispatcher
 from relay.exceptions import ConfigError, StorageError
 from relay.http.admin import admin_routes
+from relay.http.dashboard import dashboard_routes
 from relay.http.ingest import IngestEndpoint
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
 from relay.metrics import RelayMetrics
@@ -176,6 +177,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *admin_routes(),
+            *dashboard_routes(),
         ],
         exception_handlers={Problem: handle_problem, HTTPException: handle_http_exception,
                             Exception: handle_crash},

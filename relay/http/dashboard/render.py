@@ -1,0 +1,161 @@
+"""Templates and the small formatting rules the dashboard's pages share.
+
+The templates render the admin API's own JSON (the dicts `relay.http.admin`
+builds), so the page and `GET /v1/...` can never disagree; the filters here
+turn its ISO 8601 times into "in 4m" / "2m ago" and its bodies into readable
+text. Autoescaping is on for every template: payloads and response excerpts
+come from outside and must only ever be text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+
+from relay import __version__
+from relay.models import DeliveryStatus
+
+__all__ = [
+    "STATIC_DIR",
+    "TEMPLATE_DIR",
+    "absolute",
+    "environment",
+    "pretty_body",
+    "query_url",
+    "relative",
+]
+
+_HTTP_DIR = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = _HTTP_DIR / "templates"
+STATIC_DIR = _HTTP_DIR / "static"
+
+
+def _timestamp(value: str | float | None) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(value).timestamp()
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        hours, minutes = int(seconds // 3600), int(seconds % 3600 // 60)
+        return f"{hours}h {minutes}m" if hours < 10 and minutes else f"{hours}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def relative(value: str | float | None, now: float, *, due: bool = False) -> str:
+    """"in 4m", "2m ago", "now"; with `due`, a past time reads "due now" (a late retry)."""
+    ts = _timestamp(value)
+    if ts is None:
+        return "—"
+    delta = ts - now
+    if due and delta <= 0:
+        return "due now"
+    if abs(delta) < 1:
+        return "now"
+    if abs(delta) >= 30 * 86400:
+        return absolute(ts, with_time=False)
+    return f"in {_span(delta)}" if delta > 0 else f"{_span(-delta)} ago"
+
+
+def absolute(value: str | float | None, *, with_time: bool = True) -> str:
+    """A UTC time an operator can paste into `--since`: 2025-01-03 14:25:30Z."""
+    ts = _timestamp(value)
+    if ts is None:
+        return "—"
+    when = datetime.fromtimestamp(ts, UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%SZ" if with_time else "%Y-%m-%d")
+
+
+def duration(ms: float | None) -> str:
+    if ms is None:
+        return "—"
+    if ms < 1:
+        return "<1 ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def pretty_body(text: str | None) -> str:
+    """A response excerpt, re-indented when it is JSON; as received otherwise."""
+    if not text:
+        return ""
+    try:
+        return pretty_json(json.loads(text))
+    except ValueError:
+        return text
+
+
+def path_segment(value: str) -> str:
+    """An endpoint name or event id inside a URL path (ids may hold `/`, `?`, `#`)."""
+    return quote(value, safe="")
+
+
+def query_url(path: str, params: dict[str, Any]) -> str:
+    """`path?k=v...` without empty values, so shared links stay short."""
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def number(value: int) -> str:
+    return f"{value:,}".replace(",", "\u202f")  # narrow no-break space: 12 345
+
+
+@cache
+def _static_version(name: str) -> str:
+    digest = hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:10]
+    return f"{__version__}-{digest}"
+
+
+def static_url(name: str) -> str:
+    """A static file's URL with a content hash, so a new release is never served stale."""
+    return f"/ui/static/{name}?v={_static_version(name)}"
+
+
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment: autoescape on everywhere, undefined names are errors."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        rel=relative,
+        abs=absolute,
+        duration=duration,
+        pretty_json=pretty_json,
+        pretty_body=pretty_body,
+        seg=path_segment,
+        num=number,
+    )
+    env.globals.update(
+        static=static_url,
+        query_url=query_url,
+        version=__version__,
+        # the order an operator reads a queue in: waiting, in flight, retrying, held, done
+        delivery_states=[DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERING.value,
+                         DeliveryStatus.SCHEDULED.value, DeliveryStatus.HELD.value,
+                         DeliveryStatus.FAILED.value, DeliveryStatus.DELIVERED.value],
+        endpoint_states=["ok", "error", "paused", "disabled"],
+    )
+    return env
