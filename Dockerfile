@@ -14,7 +14,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY relay ./relay
 COPY receiver_kit ./receiver_kit
-RUN pip install . && rm -rf /src
+RUN pip install ".[postgres]" && rm -rf /src
 COPY docker/relay.yaml /etc/relay/relay.yaml
 
 WORKDIR /data

@@ -41,7 +41,7 @@ async def steady_load(url: str, seconds: float, direct: bool) -> dict[str, float
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
 
         async def one(i: int) -> None:
-            key = f"lat-{i}"
+            key = f"{'direct' if direct else 'relay'}-{i}"  # distinct ids per run
             headers = {"Content-Type": "application/json",
                        "X-Direct-Id" if direct else "Idempotency-Key": key}
             sent = time.time()

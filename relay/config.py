@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 
@@ -34,8 +34,10 @@ __all__ = [
     "EndpointConfig",
     "IngestConfig",
     "LoggingConfig",
+    "PostgresConfig",
     "load_config",
     "parse_config",
+    "redact_url",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -69,6 +71,9 @@ class DeliveryConfig:
     concurrency: int = 64
     allow_networks: tuple[Network, ...] = ()
     shutdown_grace_s: float = 30.0
+    # A claimed delivery's lease is the endpoint's timeout plus this margin; when
+    # it runs out (the process died) any relay sharing the store takes it over.
+    lease_margin_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,23 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True)
+class PostgresConfig:
+    """`storage: postgresql://...` split into what the driver gets and what the relay uses.
+
+    The relay's own query parameters (`pool_size`, `timeout`) are taken out of
+    the URL; every other parameter (`sslmode`, `search_path`, ...) goes to the
+    driver, which sends unknown ones to the server as settings.
+    """
+
+    dsn: str = field(repr=False)  # may hold a password
+    pool_size: int = 10
+    timeout_s: float = 10.0
+
+
+POSTGRES_OPTIONS = {"pool_size", "timeout"}
+
+
+@dataclass(frozen=True)
 class Config:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8787
@@ -122,6 +144,13 @@ class Config:
             path = self.source.parent / path
         return path
 
+    @property
+    def postgres(self) -> PostgresConfig | None:
+        """The connection settings for `postgresql://` storage, or None for SQLite."""
+        if not self.storage.startswith(("postgresql://", "postgres://")):
+            return None
+        return _postgres(self.storage)
+
     def endpoint(self, name: str) -> EndpointConfig | None:
         return next((e for e in self.endpoints if e.name == name), None)
 
@@ -130,7 +159,7 @@ class Config:
         d = self.delivery
         lines = [
             f"listen     {self.listen_host}:{self.listen_port}",
-            f"storage    {self.storage}",
+            f"storage    {redact_url(self.storage)}",
             f"ingest     token {'set' if self.ingest.token else 'not set'}, "
             f"max body {self.ingest.max_body_bytes} bytes",
             f"admin      token {'set' if self.admin.token else 'not set'}",
@@ -311,7 +340,7 @@ class _Parser:
     def delivery(self, raw: Any) -> DeliveryConfig:
         data = self.mapping("delivery", raw, {
             "timeout", "retry_schedule", "jitter", "concurrency", "allow_networks",
-            "shutdown_grace",
+            "shutdown_grace", "lease_margin",
         })
         if data is None:
             return DeliveryConfig()
@@ -326,6 +355,8 @@ class _Parser:
             allow_networks=self.get("delivery", data, "allow_networks", _networks, ()),
             shutdown_grace_s=self.get("delivery", data, "shutdown_grace", parse_duration,
                                       d.shutdown_grace_s),
+            lease_margin_s=self.get("delivery", data, "lease_margin", _positive(parse_duration),
+                                    d.lease_margin_s),
         )
 
     def endpoints(self, raw: Any, delivery: DeliveryConfig) -> tuple[EndpointConfig, ...]:
@@ -602,9 +633,61 @@ def _storage(value: Any) -> str:
     if isinstance(value, str) and value.startswith("sqlite:///") and len(value) > 10:
         return value
     if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
-        raise ValueError("the PostgreSQL backend is not part of this version yet; "
-                         "use sqlite:///PATH")
-    raise ValueError(f"expected sqlite:///PATH (e.g. sqlite:///./relay.db), got {value!r}")
+        _postgres(value)  # raises ValueError naming what is wrong
+        return value
+    raise ValueError("expected sqlite:///PATH (e.g. sqlite:///./relay.db) or "
+                     f"postgresql://USER@HOST:PORT/DB, got {redact_url(str(value))!r}")
+
+
+def _postgres(url: str) -> PostgresConfig:
+    """Validate a PostgreSQL URL and take the relay's own options out of its query."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ValueError(f"{redact_url(url)!r} is not a valid URL: {exc}") from None
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ValueError(f"expected postgresql://USER@HOST:PORT/DB, got {redact_url(url)!r} "
+                         "(no database name)")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = {k: v for k, v in query if k in POSTGRES_OPTIONS}
+    pool_size = 10
+    if "pool_size" in options:
+        text = options["pool_size"]
+        if not text.isdigit() or not 2 <= int(text) <= 1000:
+            raise ValueError(f"pool_size: expected a whole number from 2 to 1000, got {text!r}")
+        pool_size = int(text)
+    timeout_s = 10.0
+    if "timeout" in options:
+        try:
+            timeout_s = parse_duration(options["timeout"])
+        except ValueError as exc:
+            raise ValueError(f"timeout: {exc}") from None
+        if timeout_s <= 0:
+            raise ValueError(f"timeout: must be greater than zero, got {options['timeout']!r}")
+    rest = urlencode([(k, v) for k, v in query if k not in POSTGRES_OPTIONS])
+    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
+    return PostgresConfig(dsn=dsn, pool_size=pool_size, timeout_s=timeout_s)
+
+
+def redact_url(url: str) -> str:
+    """A storage URL fit for logs and `relay check`: any password replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.split("@", 1)[-1] if "@" in url else url
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if password is None and all(k != "password" for k, _ in query):
+        return url
+    if any(k == "password" for k, _ in query):
+        query = [(k, "***" if k == "password" else v) for k, v in query]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    if password is None:
+        return urlunsplit(parts)
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _is_loopback(host: str) -> bool:

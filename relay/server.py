@@ -63,7 +63,10 @@ class RelayServer(uvicorn.Server):
 
 
 def _check_lock(config: Config) -> None:
-    """Fail fast, with a clear message, when another relay owns the SQLite file."""
+    """Fail fast, with a clear message, when another relay owns the SQLite file.
+
+    SQLite only: relays on PostgreSQL share the database by design (row leases).
+    """
     path = config.sqlite_path
     if path is None:
         return

@@ -21,6 +21,15 @@ def endpoint_yaml(name: str, url: str, **options: Any) -> str:
     return "  - " + json.dumps(fields) + "\n"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_schemas() -> Iterator[None]:
+    """Drop the PostgreSQL schemas the session's relays used (RELAY_TEST_STORAGE=postgres)."""
+    yield
+    from tests.postgres.pg import close_client
+
+    close_client()
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver().start()

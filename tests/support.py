@@ -1,6 +1,11 @@
 """Real servers for tests: a scriptable webhook receiver and the relay itself.
 
 Everything here listens on 127.0.0.1 and is stopped by the fixture that made it.
+
+The behavioural tests run on either backend: with `RELAY_TEST_STORAGE=postgres`
+a test's database path (`tmp_path / "relay.db"`) names a PostgreSQL schema of
+its own instead of a file (`tests/postgres/pg.py`), and `db_rows` reads it
+there. Tests that exercise SQLite itself are marked `sqlite_only`.
 """
 
 from __future__ import annotations
@@ -22,14 +27,26 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from relay.config import load_config
 from relay.http.app import create_app
+from relay.storage.base import Storage
+from relay.storage.sqlite import SQLiteStorage
 
-__all__ = ["Received", "Receiver", "RelayProcess", "RelayThread", "free_port", "wait_until"]
+__all__ = [
+    "ON_POSTGRES", "Received", "Receiver", "RelayProcess", "RelayThread", "db_execute",
+    "db_rows", "free_port", "make_storage", "sqlite_only", "storage_url", "wait_until",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
+STORAGE = os.environ.get("RELAY_TEST_STORAGE", "sqlite")
+if STORAGE not in ("sqlite", "postgres"):
+    raise RuntimeError(f"RELAY_TEST_STORAGE must be sqlite or postgres, not {STORAGE!r}")
+ON_POSTGRES = STORAGE == "postgres"
+sqlite_only = pytest.mark.skipif(
+    ON_POSTGRES, reason="exercises SQLite itself (file, lock or pragma); not a backend contract")
 
 
 def free_port() -> int:
@@ -144,8 +161,33 @@ class Receiver:
             return list(self.requests)
 
 
+def storage_url(db: Path) -> str:
+    """The `storage:` URL for a test database: the file, or its PostgreSQL schema."""
+    if not ON_POSTGRES:
+        return f"sqlite:///{db}"
+    from tests.postgres.pg import schema_for, schema_url
+
+    return schema_url(schema_for(db))
+
+
+def make_storage(db: Path) -> Storage:
+    """A storage object for tests that drive the store directly, on the selected backend."""
+    if ON_POSTGRES:
+        from relay.storage.postgres import PostgresStorage
+
+        return PostgresStorage(storage_url(db))
+    return SQLiteStorage(db)
+
+
 def db_rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Read the relay's database the way an operator's sqlite3 shell would."""
+    """Read the relay's database the way an operator's sqlite3 (or psql) shell would.
+
+    SQL with `?` placeholders runs on both backends; keep to what both dialects share.
+    """
+    if ON_POSTGRES:
+        from tests.postgres.pg import client, schema_for
+
+        return client().fetch(sql, params, schema_for(db_path))
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
     try:
         return list(conn.execute(sql, params).fetchall())
@@ -153,11 +195,24 @@ def db_rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple
         conn.close()
 
 
+def db_execute(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Write to a running relay's database, as a test that back-dates rows must."""
+    if ON_POSTGRES:
+        db_rows(db_path, sql, params)
+        return
+    conn = sqlite3.connect(db_path, timeout=10)
+    try:
+        with conn:
+            conn.execute(sql, params)
+    finally:
+        conn.close()
+
+
 def base_config(port: int, db: Path, endpoints: str, extra: str = "",
-                log_level: str = "warning") -> str:
+                log_level: str = "warning", storage: str | None = None) -> str:
     return (
         f"listen: 127.0.0.1:{port}\n"
-        f"storage: sqlite:///{db}\n"
+        f"storage: {storage or storage_url(db)}\n"
         f"logging: {{level: {log_level}, format: json}}\n"
         "delivery:\n"
         "  timeout: 5s\n"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import endpoint_yaml
-from tests.support import Receiver, RelayThread
+from tests.support import Receiver, RelayThread, sqlite_only
 
 SHAPES = [
     b'{"type": "license.created", "data": {"licenseKey": "ABCD-1234"}}',
@@ -261,6 +261,7 @@ def test_conflicting_body_for_a_key(relay: RelayThread) -> None:
     assert relay.rows("SELECT body FROM events WHERE id = 'k'") == [(b'{"type": "a.b", "v": 1}',)]
 
 
+@sqlite_only
 def test_locked_database_answers_503_not_202(relay: RelayThread) -> None:
     """While another process holds the write lock, ingest answers 503 with Retry-After."""
     assert relay.post(b'{"type": "a.b"}').status_code == 202

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from tests.conftest import endpoint_yaml
-from tests.support import Receiver, Received, RelayThread
+from tests.support import Received, Receiver, RelayThread
 
 
 def post_many(relay: RelayThread, count: int, event_type: str = "license.created") -> None:

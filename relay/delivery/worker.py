@@ -40,8 +40,8 @@ __all__ = ["Dispatcher"]
 
 log = structlog.get_logger("relay.delivery")
 
-LEASE_MARGIN_S = 60.0  # a lease outlives the attempt's timeout by this much
-REAP_INTERVAL_S = 30.0
+LEASE_MARGIN_S = 60.0  # default of delivery.lease_margin: a lease outlives the timeout by this
+REAP_INTERVAL_S = 30.0  # at most; shorter margins are reaped at half the margin
 MAX_IDLE_WAIT_S = 60.0  # a lane re-checks the store at least this often
 
 
@@ -103,7 +103,8 @@ class Lane:
                 runtime.bucket.give_back(wanted - slots)
             try:
                 batch = await d.storage.claim(
-                    self.name, slots, d.clock(), endpoint.timeout_s + LEASE_MARGIN_S,
+                    self.name, slots, d.clock(),
+                    endpoint.timeout_s + d.config.delivery.lease_margin_s,
                     fifo=endpoint.ordering == "fifo", max_in_flight=endpoint.max_in_flight,
                     rate_per_s=endpoint.rate_limit_per_s,
                 )
@@ -260,7 +261,8 @@ class Dispatcher:
     async def _reap_loop(self) -> None:
         """Requeue deliveries whose lease ran out (their result could not be stored)."""
         while True:
-            await asyncio.sleep(REAP_INTERVAL_S)
+            margin = self.config.delivery.lease_margin_s
+            await asyncio.sleep(min(REAP_INTERVAL_S, max(margin / 2, 0.5)))
             with contextlib.suppress(StorageError):
                 reaped = await self.storage.reap_expired_leases(self.clock())
                 if reaped:

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay import __version__
-from relay.config import Config, load_config
+from relay.config import Config, load_config, redact_url
 from relay.delivery.aiohttp_sender import AiohttpSender
 from relay.delivery.sender import Sender
 from relay.delivery.worker import Dispatcher
@@ -145,6 +145,7 @@ def create_app(
     storage = storage if storage is not None else create_storage(config)
     sender = sender if sender is not None else AiohttpSender.from_config(config)
     dispatcher = Dispatcher(storage, sender, config, clock=clock)
+    storage.set_wakeup(dispatcher.notify)  # other relays sharing the store wake our lanes
     state = RelayState(config, storage, dispatcher, Router(config.endpoints), clock)
     dispatcher.attempt_listeners.append(state.metrics.observe_attempt)
     retention = Retention(storage, lambda: state.config.retention_s, clock=clock)
@@ -158,7 +159,7 @@ def create_app(
             await dispatcher.start(await storage.held_endpoints())
             purger = asyncio.create_task(retention.run(), name="retention")
             log.info("relay_started", version=__version__, endpoints=len(config.endpoints),
-                     storage=config.storage)
+                     storage=redact_url(config.storage))
             yield
         finally:
             log.info("relay_stopping", grace_s=config.delivery.shutdown_grace_s)

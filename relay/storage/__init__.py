@@ -10,10 +10,20 @@ __all__ = ["Storage", "create_storage"]
 
 
 def create_storage(config: Config) -> Storage:
-    """The backend named by `storage:` in relay.yaml (not yet opened)."""
-    path = config.sqlite_path
-    if path is None:
-        raise ConfigError([f"storage: unsupported URL {config.storage!r}"])
-    from relay.storage.sqlite import SQLiteStorage
+    """The backend named by `storage:` in relay.yaml (not yet opened).
 
-    return SQLiteStorage(path)
+    The PostgreSQL backend is imported only when asked for, so the asyncpg
+    extra stays optional for the SQLite default.
+    """
+    path = config.sqlite_path
+    if path is not None:
+        from relay.storage.sqlite import SQLiteStorage
+
+        return SQLiteStorage(path)
+    postgres = config.postgres
+    if postgres is not None:
+        from relay.storage.postgres import PostgresStorage
+
+        return PostgresStorage(postgres.dsn, pool_size=postgres.pool_size,
+                               timeout_s=postgres.timeout_s)
+    raise ConfigError([f"storage: unsupported URL {config.storage!r}"])

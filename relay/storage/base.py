@@ -14,7 +14,7 @@ never OFFSET), and purges work in bounded batches so ingest never waits long.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -133,6 +133,14 @@ class Storage(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Finish pending writes and disconnect."""
+
+    def set_wakeup(self, callback: Callable[[Iterable[str]], None]) -> None:  # noqa: B027
+        """Call `callback(endpoint_names)` when another process makes deliveries due.
+
+        A backend that several relays share (PostgreSQL: LISTEN/NOTIFY) wakes
+        this relay's lanes with it; a store only this process writes has
+        nothing to report, hence the no-op default. Set before `open()`.
+        """
 
     @abstractmethod
     async def ingest(self, events: Sequence[NewEvent]) -> list[IngestOutcome]:

@@ -7,7 +7,6 @@ run them, which also keeps the relay threads' log lines out of their output.
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +17,15 @@ from typing import Any
 
 import httpx
 
-from tests.support import ROOT, Receiver, RelayThread, base_config, free_port, wait_until
+from tests.support import (
+    ROOT,
+    Receiver,
+    RelayThread,
+    base_config,
+    db_execute,
+    free_port,
+    wait_until,
+)
 
 ADMIN_TOKEN = "t0p-admin-token"
 ADMIN_YAML = f"admin:\n  token: {ADMIN_TOKEN}\n"
@@ -85,12 +92,7 @@ class Ops:
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         """Write to the running relay's database, as a test that back-dates rows must."""
-        conn = sqlite3.connect(self.relay.db, timeout=10)
-        try:
-            with conn:
-                conn.execute(sql, params)
-        finally:
-            conn.close()
+        db_execute(self.relay.db, sql, params)
 
     def cli(self, *args: str, config: Path | None = None, timeout: float = 60) -> CliResult:
         return run_cli(*args, "-c", str(config or self.config_path), timeout=timeout)

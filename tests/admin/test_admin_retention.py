@@ -12,10 +12,10 @@ import pytest
 import relay.retention
 from relay.models import AttemptResult, DeliveryStatus, NewEvent
 from relay.retention import Retention
-from relay.storage.sqlite import SQLiteStorage
+from relay.storage.base import Storage
 from tests.admin.harness import DEAD_URL, Ops, receiver
 from tests.conftest import endpoint_yaml
-from tests.support import db_rows, wait_until
+from tests.support import db_rows, make_storage, wait_until
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -23,14 +23,14 @@ OLD = NOW - 40 * DAY
 RECENT = NOW - DAY
 
 
-async def put(storage: SQLiteStorage, event_id: str, endpoints: Sequence[str], at: float) -> None:
+async def put(storage: Storage, event_id: str, endpoints: Sequence[str], at: float) -> None:
     """Ingest an event as if it arrived at `at` (the old clock)."""
     [outcome] = await storage.ingest([NewEvent(event_id, "license.created", b"{}",
                                                tuple(endpoints), at, keyed=True)])
     assert not outcome.duplicate
 
 
-async def attempt(storage: SQLiteStorage, endpoint: str, at: float,
+async def attempt(storage: Storage, endpoint: str, at: float,
                   status: DeliveryStatus, count: int = 1) -> list[int]:
     """Claim and record `count` attempts of an endpoint's due deliveries, at time `at`."""
     claimed = await storage.claim(endpoint, count, at + 1, 60)
@@ -52,7 +52,7 @@ def test_purge_removes_old_finished_work_and_keeps_everything_waiting(tmp_path: 
     db = tmp_path / "retention.db"
 
     async def scenario() -> relay.retention.PurgeTotals:
-        storage = SQLiteStorage(db)
+        storage = make_storage(db)
         await storage.open()
         try:
             await storage.pause_endpoint("h", OLD)
@@ -100,7 +100,7 @@ def test_ingest_is_not_blocked_while_a_purge_runs(tmp_path: Path) -> None:
     """An ingest during a long purge commits between two batches, not after the purge."""
 
     async def scenario() -> tuple[bool, int]:
-        storage = SQLiteStorage(tmp_path / "busy.db")
+        storage = make_storage(tmp_path / "busy.db")
         await storage.open()
         try:
             events = [NewEvent(f"old-{n}", "license.created", b"{}", ("a",), OLD, True)

@@ -1,0 +1,366 @@
+"""The operators' half of the PostgreSQL storage: admin API, metrics and retention.
+
+The same queries as the SQLite backend, in PostgreSQL's dialect, each served
+by an index of `0001_initial.sql`. Kept apart from the queue (`store.py`)
+because nothing here takes part in sharing work between relays, except that
+writes which make many deliveries due again (resume, recover) NOTIFY the
+other relays so their lanes do not wait for their next poll.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from relay.models import AttemptRecord, DeliveryStatus
+from relay.storage.base import (
+    DeliveryFilter,
+    DeliveryRecord,
+    EndpointStats,
+    EventRecord,
+    PurgeResult,
+    QueueStats,
+    RetryOutcome,
+)
+
+__all__ = ["COMMIT_SKEW_S", "OperationsMixin", "delivery_list_query"]
+
+T = TypeVar("T")
+
+# How much later than its creation time a delivery may be committed (and its id
+# become visible). Time filters become id bounds widened by this much, then the
+# exact time is checked row by row, as on SQLite.
+COMMIT_SKEW_S = 60.0
+_UNFINISHED = "('pending', 'scheduled', 'delivering')"
+_QUEUED_STATUSES = ("pending", "scheduled", "delivering", "held")
+_DELIVERY_COLUMNS = (
+    "id, event_id, event_type, endpoint, status, attempts, next_attempt_at, created_at, "
+    "updated_at, last_attempt_at, last_status_code, last_error"
+)
+_READYZ_ROW = "__readyz__"
+_MAX_ID = 2**63 - 1
+
+
+def _delivery(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row[0], event_id=row[1], event_type=row[2], endpoint=row[3],
+        status=DeliveryStatus(row[4]), attempts=row[5], next_attempt_at=row[6],
+        created_at=row[7], updated_at=row[8], last_attempt_at=row[9],
+        last_status_code=row[10], last_error=row[11],
+    )
+
+
+def delivery_list_query(
+    where: DeliveryFilter, limit: int, low_id: int | None = None, high_id: int | None = None
+) -> tuple[str, list[Any]]:
+    """The SQL of one page of the delivery list (pure, like SQLite's, so it can be EXPLAINed).
+
+    Each filter is an equality on a column leading an index that ends in `id`,
+    so the newest-first walk needs no sort and stops after `limit` rows.
+    """
+    terms: list[str] = []
+    params: list[Any] = []
+
+    def add(term: str, value: Any) -> None:
+        params.append(value)
+        terms.append(term.replace("?", f"${len(params)}"))
+
+    for column, value in (("endpoint", where.endpoint), ("status", where.status),
+                          ("event_type", where.event_type)):
+        if value is not None:
+            add(f"{column} = ?", str(value))
+    bounds: tuple[tuple[str, float | None], ...] = (
+        ("id < ?", where.before_id), ("id > ?", low_id), ("id < ?", high_id),
+        ("created_at >= ?", where.since), ("created_at <= ?", where.until),
+    )
+    for term, bound in bounds:
+        if bound is not None:
+            add(term, int(bound) if term.startswith("id") else float(bound))
+    sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 (fixed column names)
+    if terms:
+        sql += " WHERE " + " AND ".join(terms)
+    params.append(limit)
+    sql += f" ORDER BY id DESC LIMIT ${len(params)}"
+    return sql, params
+
+
+class OperationsMixin:
+    """Admin, metrics and retention queries; `PostgresStorage` supplies the connections."""
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        raise NotImplementedError
+
+    async def _write(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *,
+                     durable: bool = True) -> T:
+        raise NotImplementedError
+
+    async def _notify(self, conn: asyncpg.Connection, endpoints: Iterable[str]) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    async def _held_names(conn: asyncpg.Connection) -> set[str]:
+        raise NotImplementedError
+
+    async def _lock_endpoints(self, conn: asyncpg.Connection, names: Iterable[str], *,
+                              exclusive: bool) -> None:
+        raise NotImplementedError
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def list_deliveries(self, where: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
+        low_id = high_id = None
+        if where.since is not None:
+            # A delivery created before since - skew was committed before any
+            # created at or after since, so its id is a safe exclusive lower bound.
+            rows = await self._fetch(
+                "SELECT id FROM deliveries WHERE created_at < $1 ORDER BY created_at DESC "
+                "LIMIT 1", where.since - COMMIT_SKEW_S)
+            low_id = rows[0][0] if rows else None
+        if where.until is not None:
+            rows = await self._fetch(
+                "SELECT id FROM deliveries WHERE created_at > $1 ORDER BY created_at LIMIT 1",
+                where.until + COMMIT_SKEW_S)
+            high_id = rows[0][0] if rows else None
+        sql, params = delivery_list_query(where, limit, low_id, high_id)
+        return [_delivery(row) for row in await self._fetch(sql, *params)]
+
+    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = $1",  # noqa: S608
+            delivery_id)
+        return _delivery(rows[0]) if rows else None
+
+    async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
+        rows = await self._fetch(
+            "SELECT attempt, started_at, duration_ms, status_code, response_body, error, "
+            "request_headers FROM attempts WHERE delivery_id = $1 ORDER BY id", delivery_id)
+        return [
+            AttemptRecord(
+                attempt=row[0], started_at=row[1], duration_ms=row[2], status_code=row[3],
+                response_body=bytes(row[4] or b"").decode("utf-8", errors="replace"),
+                error=row[5], request_headers=json.loads(row[6]) if row[6] else {},
+            )
+            for row in rows
+        ]
+
+    async def get_event(self, event_id: str) -> EventRecord | None:
+        rows = await self._fetch(
+            "SELECT id, type, body, received_at, delivery_count FROM events WHERE id = $1",
+            event_id)
+        if not rows:
+            return None
+        row = rows[0]
+        return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4])
+
+    async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
+        rows = await self._fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE event_id = $1 "  # noqa: S608
+            "ORDER BY id", event_id)
+        return [_delivery(row) for row in rows]
+
+    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
+        state_sql = (
+            "SELECT name, paused, disabled_reason, disabled_at, failing_since, last_attempt_at, "
+            "last_success_at FROM endpoint_state"
+        )
+        if name is None:
+            count_rows = await self._fetch(
+                "SELECT endpoint, status, count(*) FROM deliveries GROUP BY endpoint, status")
+            state_rows = await self._fetch(state_sql + " WHERE name <> $1", _READYZ_ROW)
+        else:
+            count_rows = await self._fetch(
+                "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = $1 "
+                "GROUP BY endpoint, status", name)
+            state_rows = await self._fetch(state_sql + " WHERE name = $1", name)
+        counts: dict[str, dict[str, int]] = {}
+        for endpoint, status, count in count_rows:
+            counts.setdefault(endpoint, {})[status] = int(count)
+        states = {row[0]: row for row in state_rows}
+        result: dict[str, EndpointStats] = {}
+        for endpoint in sorted(set(counts) | set(states)):
+            by_status = {s.value: 0 for s in DeliveryStatus}
+            by_status.update(counts.get(endpoint, {}))
+            next_retry = None
+            if by_status["scheduled"]:
+                rows = await self._fetch(
+                    "SELECT min(next_attempt_at) FROM deliveries WHERE endpoint = $1 "
+                    "AND status = 'scheduled'", endpoint)
+                next_retry = rows[0][0] if rows else None
+            row = states.get(endpoint)
+            last_error = None
+            if row is not None and row[4] is not None:  # failing: say what it answers
+                last_error = await self._last_error(endpoint)
+            result[endpoint] = EndpointStats(
+                name=endpoint, counts=by_status, next_retry_at=next_retry, last_error=last_error,
+                **({} if row is None else {
+                    "paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
+                    "failing_since": row[4], "last_attempt_at": row[5],
+                    "last_success_at": row[6],
+                }),
+            )
+        return result
+
+    async def _last_error(self, endpoint: str) -> str | None:
+        """The error of the newest scheduled or failed delivery: two index probes."""
+        latest: tuple[float, str] | None = None
+        for status in ("scheduled", "failed"):
+            rows = await self._fetch(
+                "SELECT last_attempt_at, last_error FROM deliveries WHERE endpoint = $1 "
+                "AND status = $2 ORDER BY id DESC LIMIT 1", endpoint, status)
+            if rows and rows[0][1] is not None and (
+                    latest is None or (rows[0][0] or 0.0) > latest[0]):
+                latest = (rows[0][0] or 0.0, rows[0][1])
+        return latest[1] if latest else None
+
+    async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
+        failing_rows = await self._fetch(
+            "SELECT name, failing_since FROM endpoint_state WHERE name <> $1", _READYZ_ROW)
+        names = sorted(set(endpoints) | {row[0] for row in failing_rows})
+        depth: dict[tuple[str, str], int] = {}
+        rows = await self._fetch(
+            "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = ANY($1::text[]) "
+            "AND status IN ('pending', 'scheduled', 'delivering', 'held') "
+            "GROUP BY endpoint, status", names)
+        for endpoint, status, count in rows:
+            depth[(endpoint, status)] = int(count)
+        oldest: dict[str, float] = {}
+        for name in names:
+            if not any(depth.get((name, s)) for s in ("pending", "scheduled", "delivering")):
+                continue
+            first = await self._fetch(
+                "SELECT created_at FROM deliveries WHERE endpoint = $1 "  # noqa: S608
+                f"AND status IN {_UNFINISHED} ORDER BY id LIMIT 1", name)
+            if first:
+                oldest[name] = first[0][0]
+        return QueueStats(
+            depth={(n, s): depth.get((n, s), 0) for n in names for s in _QUEUED_STATUSES},
+            oldest_waiting_at=oldest,
+            failing_since={row[0]: row[1] for row in failing_rows if row[1] is not None},
+        )
+
+    # -- operator writes -----------------------------------------------------------------
+
+    async def pause_endpoint(self, name: str, now: float) -> int:
+        async def run(conn: asyncpg.Connection) -> int:
+            # Waits for ingests and attempts being written to the endpoint, so
+            # the UPDATE below holds every delivery they leave waiting.
+            await self._lock_endpoints(conn, [name], exclusive=True)
+            await conn.execute(
+                "INSERT INTO endpoint_state (name, paused) VALUES ($1, 1) "
+                "ON CONFLICT (name) DO UPDATE SET paused = 1", name)
+            status = await conn.execute(
+                "UPDATE deliveries SET status = 'held', updated_at = $1 "
+                "WHERE endpoint = $2 AND status IN ('pending', 'scheduled')", now, name)
+            return _rowcount(status)
+
+        return await self._write(run)
+
+    async def resume_endpoint(self, name: str, now: float) -> int:
+        async def run(conn: asyncpg.Connection) -> int:
+            # A disable is lifted too, and with it the failing streak that caused it,
+            # so `disable_after` counts afresh from the next failure.
+            await conn.execute(
+                "UPDATE endpoint_state SET paused = 0, disabled_reason = NULL, "
+                "disabled_at = NULL, failing_since = CASE WHEN disabled_reason IS NULL "
+                "THEN failing_since END WHERE name = $1", name)
+            status = await conn.execute(
+                "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'scheduled' "
+                "ELSE 'pending' END, next_attempt_at = COALESCE(next_attempt_at, $1), "
+                "updated_at = $1 WHERE endpoint = $2 AND status = 'held'", now, name)
+            await self._notify(conn, [name])
+            return _rowcount(status)
+
+        return await self._write(run)
+
+    async def recover_failed(self, endpoint: str, since: float, now: float) -> int:
+        async def run(conn: asyncpg.Connection) -> int:
+            held = endpoint in await self._held_names(conn)
+            status = await conn.execute(
+                "UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 "
+                "WHERE endpoint = $3 AND status = 'failed' AND updated_at >= $4",
+                "held" if held else "scheduled", now, endpoint, since)
+            if not held:
+                await self._notify(conn, [endpoint])
+            return _rowcount(status)
+
+        return await self._write(run)
+
+    async def retry_delivery(
+        self, delivery_id: int, now: float
+    ) -> tuple[RetryOutcome, DeliveryStatus | None]:
+        async def run(conn: asyncpg.Connection) -> tuple[RetryOutcome, DeliveryStatus | None]:
+            row = await conn.fetchrow(
+                "SELECT status, endpoint, attempts FROM deliveries WHERE id = $1 FOR UPDATE",
+                delivery_id)
+            if row is None:
+                return "not_found", None
+            status, endpoint, attempts = DeliveryStatus(row[0]), row[1], row[2]
+            if status == DeliveryStatus.DELIVERING:
+                return "in_flight", status
+            if endpoint in await self._held_names(conn):
+                new_status = DeliveryStatus.HELD
+            else:
+                # No NOTIFY for one delivery: the relay that took the request wakes
+                # its own lane, after it has answered with the new state.
+                new_status = DeliveryStatus.SCHEDULED if attempts else DeliveryStatus.PENDING
+            await conn.execute(
+                "UPDATE deliveries SET status = $1, next_attempt_at = $2, updated_at = $2 "
+                "WHERE id = $3", new_status.value, now, delivery_id)
+            return "queued", status
+
+        return await self._write(run)
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def purge_finished(self, cutoff: float, after_id: int, limit: int) -> PurgeResult:
+        async def run(conn: asyncpg.Connection) -> PurgeResult:
+            # Deliveries created after cutoff + skew were committed after every one
+            # created before cutoff: the walk can stop below the first of them.
+            stop = await conn.fetchval(
+                "SELECT id FROM deliveries WHERE created_at > $1 ORDER BY created_at LIMIT 1",
+                cutoff + COMMIT_SKEW_S)
+            rows = await conn.fetch(
+                "SELECT id, event_id, status, updated_at FROM deliveries "
+                "WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3",
+                after_id, _MAX_ID if stop is None else stop, limit)
+            if not rows:
+                return PurgeResult(last_id=after_id, done=True)
+            doomed = [(row[0], row[1]) for row in rows
+                      if row[2] in ("delivered", "failed") and row[3] < cutoff]
+            attempts = events = deleted = 0
+            if doomed:
+                # Re-checked: another relay may have requeued one since the read above.
+                gone = await conn.fetch(
+                    "DELETE FROM deliveries WHERE id = ANY($1::int8[]) "
+                    "AND status IN ('delivered', 'failed') RETURNING id",
+                    [d for d, _ in doomed])
+                deleted = len(gone)
+                attempts = _rowcount(await conn.execute(
+                    "DELETE FROM attempts WHERE delivery_id = ANY($1::int8[])",
+                    [row[0] for row in gone]))
+                events = _rowcount(await conn.execute(
+                    "DELETE FROM events WHERE id = ANY($1::text[]) AND NOT EXISTS "
+                    "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                    sorted({e for _, e in doomed})))
+            return PurgeResult(deliveries=deleted, attempts=attempts, events=events,
+                               last_id=rows[-1][0], done=len(rows) < limit)
+
+        return await self._write(run)
+
+    async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
+        async def run(conn: asyncpg.Connection) -> int:
+            return _rowcount(await conn.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events "
+                "WHERE delivery_count = 0 AND received_at < $1 ORDER BY received_at LIMIT $2)",
+                cutoff, limit))
+
+        return await self._write(run)
+
+
+def _rowcount(status: str) -> int:
+    """The row count of a command tag such as `UPDATE 3` or `DELETE 0`."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
