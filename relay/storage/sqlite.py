@@ -54,8 +54,18 @@ from relay.storage.base import (
     Storage,
     disable_after_reason,
 )
+from relay.storage.queries import (
+    COMMIT_SKEW_S,
+    DELIVERY_COLUMNS,
+    MAX_ID,
+    QUEUED_STATUSES,
+    READYZ_ROW,
+    UNFINISHED,
+    delivery_list_query,
+    delivery_record,
+)
 
-__all__ = ["COMMIT_SKEW_S", "SQLiteStorage", "delivery_list_query"]
+__all__ = ["SQLiteStorage"]
 
 log = structlog.get_logger("relay.storage")
 T = TypeVar("T")
@@ -88,62 +98,6 @@ async def _fetchall(db: aiosqlite.Connection, sql: str, params: Any = ()) -> lis
 def _rows(db: sqlite3.Connection, sql: str, params: Any = ()) -> list[Any]:
     """The writer's own reads, inside its transaction, on its thread."""
     return db.execute(sql, params).fetchall()
-
-
-# How much later than its creation time a delivery may be committed (and so get
-# its id). Time filters become id bounds widened by this much, then the exact
-# time is checked row by row; a commit that waited longer could be missed at
-# the edge of a `since`/`until` window, nothing else.
-COMMIT_SKEW_S = 60.0
-_UNFINISHED = "('pending', 'scheduled', 'delivering')"
-_QUEUED_STATUSES = ("pending", "scheduled", "delivering", "held")
-_DELIVERY_COLUMNS = (
-    "id, event_id, event_type, endpoint, status, attempts, next_attempt_at, created_at, "
-    "updated_at, last_attempt_at, last_status_code, last_error"
-)
-_READYZ_ROW = "__readyz__"
-_MAX_ID = 2**63 - 1
-
-
-def _delivery(row: Any) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=row[0], event_id=row[1], event_type=row[2], endpoint=row[3],
-        status=DeliveryStatus(row[4]), attempts=row[5], next_attempt_at=row[6],
-        created_at=row[7], updated_at=row[8], last_attempt_at=row[9],
-        last_status_code=row[10], last_error=row[11],
-    )
-
-
-def delivery_list_query(
-    where: DeliveryFilter, limit: int, low_id: int | None = None, high_id: int | None = None
-) -> tuple[str, list[Any]]:
-    """The SQL of one page of the delivery list (a pure function, so tests can EXPLAIN it).
-
-    `low_id`/`high_id` are exclusive id bounds derived from the time filters;
-    every filter is an equality on a column that leads an index ending in `id`,
-    so the newest-first walk needs no sort and stops after `limit` rows.
-    """
-    terms: list[str] = []
-    params: list[Any] = []
-    for column, value in (("endpoint", where.endpoint), ("status", where.status),
-                          ("event_type", where.event_type)):
-        if value is not None:
-            terms.append(f"{column} = ?")
-            params.append(str(value))
-    bounds: tuple[tuple[str, float | None], ...] = (
-        ("id < ?", where.before_id), ("id > ?", low_id), ("id < ?", high_id),
-        ("created_at >= ?", where.since), ("created_at <= ?", where.until),
-    )
-    for term, bound in bounds:
-        if bound is not None:
-            terms.append(term)
-            params.append(bound)
-    sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 (fixed column names)
-    if terms:
-        sql += " WHERE " + " AND ".join(terms)
-    sql += " ORDER BY id DESC LIMIT ?"
-    params.append(limit)
-    return sql, params
 
 
 @dataclass
@@ -723,14 +677,14 @@ class SQLiteStorage(Storage):
             )
             high_id = rows[0][0] if rows else None
         sql, params = delivery_list_query(where, limit, low_id, high_id)
-        return [_delivery(row) for row in await self._query(sql, params)]
+        return [delivery_record(row) for row in await self._query(sql, params)]
 
     async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
         rows = await self._query(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",  # noqa: S608
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",  # noqa: S608
             (delivery_id,),
         )
-        return _delivery(rows[0]) if rows else None
+        return delivery_record(rows[0]) if rows else None
 
     async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
         rows = await self._query(
@@ -759,11 +713,11 @@ class SQLiteStorage(Storage):
 
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         rows = await self._query(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE event_id = ? "  # noqa: S608
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE event_id = ? "  # noqa: S608
             "ORDER BY id",
             (event_id,),
         )
-        return [_delivery(row) for row in rows]
+        return [delivery_record(row) for row in rows]
 
     async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
         state_sql = (
@@ -775,7 +729,7 @@ class SQLiteStorage(Storage):
             count_rows = await self._query(
                 "SELECT endpoint, status, count(*) FROM deliveries GROUP BY endpoint, status"
             )
-            state_rows = await self._query(state_sql + " WHERE name != ?", (_READYZ_ROW,))
+            state_rows = await self._query(state_sql + " WHERE name != ?", (READYZ_ROW,))
         else:
             count_rows = await self._query(
                 "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = ? "
@@ -901,7 +855,7 @@ class SQLiteStorage(Storage):
 
     async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
         failing_rows = await self._query(
-            "SELECT name, failing_since FROM endpoint_state WHERE name != ?", (_READYZ_ROW,)
+            "SELECT name, failing_since FROM endpoint_state WHERE name != ?", (READYZ_ROW,)
         )
         names = sorted(set(endpoints) | {row[0] for row in failing_rows})
         depth: dict[tuple[str, str], int] = {}
@@ -921,13 +875,13 @@ class SQLiteStorage(Storage):
                 continue
             rows = await self._query(
                 "SELECT created_at FROM deliveries WHERE endpoint = ? "  # noqa: S608
-                f"AND status IN {_UNFINISHED} ORDER BY id LIMIT 1",
+                f"AND status IN {UNFINISHED} ORDER BY id LIMIT 1",
                 (name,),
             )
             if rows:
                 oldest[name] = rows[0][0]
         return QueueStats(
-            depth={(n, s): depth.get((n, s), 0) for n in names for s in _QUEUED_STATUSES},
+            depth={(n, s): depth.get((n, s), 0) for n in names for s in QUEUED_STATUSES},
             oldest_waiting_at=oldest,
             failing_since={row[0]: row[1] for row in failing_rows if row[1] is not None},
         )
@@ -940,7 +894,7 @@ class SQLiteStorage(Storage):
                 "SELECT id FROM deliveries WHERE created_at > ? ORDER BY created_at LIMIT 1",
                 (cutoff + COMMIT_SKEW_S,),
             )
-            stop = first_young[0][0] if first_young else _MAX_ID
+            stop = first_young[0][0] if first_young else MAX_ID
             rows = _rows(db,
                 "SELECT id, event_id, status, updated_at FROM deliveries "
                 "WHERE id > ? AND id < ? ORDER BY id LIMIT ?",

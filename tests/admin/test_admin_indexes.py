@@ -11,7 +11,8 @@ import pytest
 
 from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter
-from relay.storage.sqlite import SQLiteStorage, delivery_list_query
+from relay.storage.queries import delivery_list_query
+from relay.storage.sqlite import SQLiteStorage
 
 
 @pytest.fixture(scope="module")

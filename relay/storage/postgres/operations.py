@@ -25,67 +25,20 @@ from relay.storage.base import (
     QueueStats,
     RetryOutcome,
 )
+from relay.storage.queries import (
+    COMMIT_SKEW_S,
+    DELIVERY_COLUMNS,
+    MAX_ID,
+    QUEUED_STATUSES,
+    READYZ_ROW,
+    UNFINISHED,
+    delivery_list_query,
+    delivery_record,
+)
 
-__all__ = ["COMMIT_SKEW_S", "OperationsMixin", "delivery_list_query"]
+__all__ = ["OperationsMixin"]
 
 T = TypeVar("T")
-
-# How much later than its creation time a delivery may be committed (and its id
-# become visible). Time filters become id bounds widened by this much, then the
-# exact time is checked row by row, as on SQLite.
-COMMIT_SKEW_S = 60.0
-_UNFINISHED = "('pending', 'scheduled', 'delivering')"
-_QUEUED_STATUSES = ("pending", "scheduled", "delivering", "held")
-_DELIVERY_COLUMNS = (
-    "id, event_id, event_type, endpoint, status, attempts, next_attempt_at, created_at, "
-    "updated_at, last_attempt_at, last_status_code, last_error"
-)
-_READYZ_ROW = "__readyz__"
-_MAX_ID = 2**63 - 1
-
-
-def _delivery(row: Any) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=row[0], event_id=row[1], event_type=row[2], endpoint=row[3],
-        status=DeliveryStatus(row[4]), attempts=row[5], next_attempt_at=row[6],
-        created_at=row[7], updated_at=row[8], last_attempt_at=row[9],
-        last_status_code=row[10], last_error=row[11],
-    )
-
-
-def delivery_list_query(
-    where: DeliveryFilter, limit: int, low_id: int | None = None, high_id: int | None = None
-) -> tuple[str, list[Any]]:
-    """The SQL of one page of the delivery list (pure, like SQLite's, so it can be EXPLAINed).
-
-    Each filter is an equality on a column leading an index that ends in `id`,
-    so the newest-first walk needs no sort and stops after `limit` rows.
-    """
-    terms: list[str] = []
-    params: list[Any] = []
-
-    def add(term: str, value: Any) -> None:
-        params.append(value)
-        terms.append(term.replace("?", f"${len(params)}"))
-
-    for column, value in (("endpoint", where.endpoint), ("status", where.status),
-                          ("event_type", where.event_type)):
-        if value is not None:
-            add(f"{column} = ?", str(value))
-    bounds: tuple[tuple[str, float | None], ...] = (
-        ("id < ?", where.before_id), ("id > ?", low_id), ("id < ?", high_id),
-        ("created_at >= ?", where.since), ("created_at <= ?", where.until),
-    )
-    for term, bound in bounds:
-        if bound is not None:
-            add(term, int(bound) if term.startswith("id") else float(bound))
-    sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 (fixed column names)
-    if terms:
-        sql += " WHERE " + " AND ".join(terms)
-    params.append(limit)
-    sql += f" ORDER BY id DESC LIMIT ${len(params)}"
-    return sql, params
-
 
 class OperationsMixin:
     """Admin, metrics and retention queries; `PostgresStorage` supplies the connections."""
@@ -124,14 +77,15 @@ class OperationsMixin:
                 "SELECT id FROM deliveries WHERE created_at > $1 ORDER BY created_at LIMIT 1",
                 where.until + COMMIT_SKEW_S)
             high_id = rows[0][0] if rows else None
-        sql, params = delivery_list_query(where, limit, low_id, high_id)
-        return [_delivery(row) for row in await self._fetch(sql, *params)]
+        sql, params = delivery_list_query(where, limit, low_id, high_id,
+                                          placeholder=lambda n: f"${n}")
+        return [delivery_record(row) for row in await self._fetch(sql, *params)]
 
     async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
         rows = await self._fetch(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = $1",  # noqa: S608
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1",  # noqa: S608
             delivery_id)
-        return _delivery(rows[0]) if rows else None
+        return delivery_record(rows[0]) if rows else None
 
     async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
         rows = await self._fetch(
@@ -157,9 +111,9 @@ class OperationsMixin:
 
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         rows = await self._fetch(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE event_id = $1 "  # noqa: S608
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE event_id = $1 "  # noqa: S608
             "ORDER BY id", event_id)
-        return [_delivery(row) for row in rows]
+        return [delivery_record(row) for row in rows]
 
     async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
         state_sql = (
@@ -169,7 +123,7 @@ class OperationsMixin:
         if name is None:
             count_rows = await self._fetch(
                 "SELECT endpoint, status, count(*) FROM deliveries GROUP BY endpoint, status")
-            state_rows = await self._fetch(state_sql + " WHERE name <> $1", _READYZ_ROW)
+            state_rows = await self._fetch(state_sql + " WHERE name <> $1", READYZ_ROW)
         else:
             count_rows = await self._fetch(
                 "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = $1 "
@@ -217,7 +171,7 @@ class OperationsMixin:
 
     async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
         failing_rows = await self._fetch(
-            "SELECT name, failing_since FROM endpoint_state WHERE name <> $1", _READYZ_ROW)
+            "SELECT name, failing_since FROM endpoint_state WHERE name <> $1", READYZ_ROW)
         names = sorted(set(endpoints) | {row[0] for row in failing_rows})
         depth: dict[tuple[str, str], int] = {}
         rows = await self._fetch(
@@ -232,11 +186,11 @@ class OperationsMixin:
                 continue
             first = await self._fetch(
                 "SELECT created_at FROM deliveries WHERE endpoint = $1 "  # noqa: S608
-                f"AND status IN {_UNFINISHED} ORDER BY id LIMIT 1", name)
+                f"AND status IN {UNFINISHED} ORDER BY id LIMIT 1", name)
             if first:
                 oldest[name] = first[0][0]
         return QueueStats(
-            depth={(n, s): depth.get((n, s), 0) for n in names for s in _QUEUED_STATUSES},
+            depth={(n, s): depth.get((n, s), 0) for n in names for s in QUEUED_STATUSES},
             oldest_waiting_at=oldest,
             failing_since={row[0]: row[1] for row in failing_rows if row[1] is not None},
         )
@@ -325,7 +279,7 @@ class OperationsMixin:
             rows = await conn.fetch(
                 "SELECT id, event_id, status, updated_at FROM deliveries "
                 "WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3",
-                after_id, _MAX_ID if stop is None else stop, limit)
+                after_id, MAX_ID if stop is None else stop, limit)
             if not rows:
                 return PurgeResult(last_id=after_id, done=True)
             doomed = [(row[0], row[1]) for row in rows

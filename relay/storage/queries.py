@@ -1,0 +1,90 @@
+"""What the SQL backends share: the delivery row's columns and the delivery-list query.
+
+The two backends differ in how they run SQL, not in what the admin API asks
+of them, so the list query is built once here; only the placeholder style
+differs (`?` for SQLite, `$n` for PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from relay.models import DeliveryStatus
+from relay.storage.base import DeliveryFilter, DeliveryRecord
+
+__all__ = [
+    "COMMIT_SKEW_S",
+    "DELIVERY_COLUMNS",
+    "MAX_ID",
+    "QUEUED_STATUSES",
+    "READYZ_ROW",
+    "UNFINISHED",
+    "delivery_list_query",
+    "delivery_record",
+]
+
+# How much later than its creation time a delivery may be committed (and so get
+# its id). Time filters become id bounds widened by this much, then the exact
+# time is checked row by row; a commit that waited longer could be missed at
+# the edge of a `since`/`until` window, nothing else.
+COMMIT_SKEW_S = 60.0
+UNFINISHED = "('pending', 'scheduled', 'delivering')"
+QUEUED_STATUSES = ("pending", "scheduled", "delivering", "held")
+DELIVERY_COLUMNS = (
+    "id, event_id, event_type, endpoint, status, attempts, next_attempt_at, created_at, "
+    "updated_at, last_attempt_at, last_status_code, last_error"
+)
+READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
+MAX_ID = 2**63 - 1
+
+
+def delivery_record(row: Any) -> DeliveryRecord:
+    """A `DeliveryRecord` from a row selected with `DELIVERY_COLUMNS`."""
+    return DeliveryRecord(
+        id=row[0], event_id=row[1], event_type=row[2], endpoint=row[3],
+        status=DeliveryStatus(row[4]), attempts=row[5], next_attempt_at=row[6],
+        created_at=row[7], updated_at=row[8], last_attempt_at=row[9],
+        last_status_code=row[10], last_error=row[11],
+    )
+
+
+def _question_mark(position: int) -> str:
+    return "?"
+
+
+def delivery_list_query(
+    where: DeliveryFilter, limit: int, low_id: int | None = None, high_id: int | None = None,
+    placeholder: Callable[[int], str] = _question_mark,
+) -> tuple[str, list[Any]]:
+    """The SQL of one page of the delivery list (a pure function, so tests can EXPLAIN it).
+
+    `low_id`/`high_id` are exclusive id bounds derived from the time filters;
+    every filter is an equality on a column that leads an index ending in `id`,
+    so the newest-first walk needs no sort and stops after `limit` rows.
+    `placeholder(n)` spells the n-th (1-based) parameter in the backend's style.
+    """
+    terms: list[str] = []
+    params: list[Any] = []
+
+    def add(term: str, value: Any) -> None:
+        params.append(value)
+        terms.append(term.replace("?", placeholder(len(params))))
+
+    for column, value in (("endpoint", where.endpoint), ("status", where.status),
+                          ("event_type", where.event_type)):
+        if value is not None:
+            add(f"{column} = ?", str(value))
+    bounds: tuple[tuple[str, float | None], ...] = (
+        ("id < ?", where.before_id), ("id > ?", low_id), ("id < ?", high_id),
+        ("created_at >= ?", where.since), ("created_at <= ?", where.until),
+    )
+    for term, bound in bounds:
+        if bound is not None:
+            add(term, int(bound) if term.startswith("id") else float(bound))
+    sql = f"SELECT {DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 (fixed column names)
+    if terms:
+        sql += " WHERE " + " AND ".join(terms)
+    params.append(limit)
+    sql += f" ORDER BY id DESC LIMIT {placeholder(len(params))}"
+    return sql, params
