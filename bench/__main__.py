@@ -15,7 +15,9 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["ingest", "delivery", "latency", "delivery_clients", "kit_verify", "scale", "replicas"]
+BENCHMARKS = [
+    "ingest", "delivery", "latency", "delivery_clients", "kit_verify", "scale", "replicas",
+]
 
 
 def machine() -> str:
