@@ -222,3 +222,14 @@ def test_relay_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "listen: 1.2.3.4 is not a loopback address" in err
     assert main(["check", "-c", str(tmp_path / "missing.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["relay.yaml", "relay.postgres.yaml"])
+def test_container_configs_are_valid(name: str) -> None:
+    """The configs the Dockerfile and docker-compose.yml ship load once the tokens are set."""
+    env = {"RELAY_INGEST_TOKEN": "in", "RELAY_ADMIN_TOKEN": "ad"}
+    config = load_config(ROOT / "docker" / name, env=env)
+    assert config.listen_host == "0.0.0.0"
+    assert config.ingest.token == "in" and config.admin.token == "ad"
+    with pytest.raises(ConfigError, match="RELAY_INGEST_TOKEN is not set"):
+        load_config(ROOT / "docker" / name, env={})
