@@ -10,6 +10,7 @@ other relays so their lanes do not wait for their next poll.
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -40,26 +41,37 @@ __all__ = ["OperationsMixin"]
 
 T = TypeVar("T")
 
+
 class OperationsMixin:
-    """Admin, metrics and retention queries; `PostgresStorage` supplies the connections."""
+    """Admin, metrics and retention queries; `PostgresStorage` supplies the connections.
 
+    The hooks below are what the queries need from the store; they are
+    abstract so that a class mixing this in without providing them cannot be
+    instantiated (`PostgresStorage` derives from the `Storage` ABC).
+    """
+
+    @abstractmethod
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        raise NotImplementedError
+        """Run a read on the pool and return its rows."""
 
+    @abstractmethod
     async def _write(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *,
                      durable: bool = True) -> T:
-        raise NotImplementedError
+        """Run `fn` in a write transaction (batched with others when `durable` is False)."""
 
+    @abstractmethod
     async def _notify(self, conn: asyncpg.Connection, endpoints: Iterable[str]) -> None:
-        raise NotImplementedError
+        """Wake the lanes of other relays for these endpoints when the transaction commits."""
 
     @staticmethod
+    @abstractmethod
     async def _held_names(conn: asyncpg.Connection) -> set[str]:
-        raise NotImplementedError
+        """Endpoints that are paused or disabled."""
 
+    @abstractmethod
     async def _lock_endpoints(self, conn: asyncpg.Connection, names: Iterable[str], *,
                               exclusive: bool) -> None:
-        raise NotImplementedError
+        """Take the endpoints' advisory locks for this transaction (see store.py)."""
 
     # -- reads ---------------------------------------------------------------------------
 
