@@ -7,11 +7,11 @@ differs (`?` for SQLite, `$n` for PostgreSQL).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from relay.models import DeliveryStatus
-from relay.storage.base import DeliveryFilter, DeliveryRecord
+from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats
 
 __all__ = [
     "COMMIT_SKEW_S",
@@ -22,6 +22,7 @@ __all__ = [
     "UNFINISHED",
     "delivery_list_query",
     "delivery_record",
+    "endpoint_stats",
 ]
 
 # How much later than its creation time a delivery may be committed (and so get
@@ -88,3 +89,70 @@ def delivery_list_query(
     params.append(limit)
     sql += f" ORDER BY id DESC LIMIT {placeholder(len(params))}"
     return sql, params
+
+
+# A backend's read: (SQL with `?` placeholders, parameters) -> rows.
+Fetch = Callable[[str, list[Any]], Awaitable[list[Any]]]
+
+_STATE_SQL = (
+    "SELECT name, paused, disabled_reason, disabled_at, failing_since, last_attempt_at, "
+    "last_success_at FROM endpoint_state"
+)
+
+
+async def endpoint_stats(fetch: Fetch, name: str | None = None) -> dict[str, EndpointStats]:
+    """Per-endpoint counts by state, next retry, health and last error, for the admin API.
+
+    Written once for both backends: `fetch` runs SQL written with `?` and
+    translates the placeholders if its driver needs to.
+    """
+    if name is None:
+        # One walk of the covering (endpoint, status, id) index.
+        count_rows = await fetch(
+            "SELECT endpoint, status, count(*) FROM deliveries GROUP BY endpoint, status", [])
+        state_rows = await fetch(_STATE_SQL + " WHERE name <> ?", [READYZ_ROW])
+    else:
+        count_rows = await fetch(
+            "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = ? "
+            "GROUP BY endpoint, status", [name])
+        state_rows = await fetch(_STATE_SQL + " WHERE name = ?", [name])
+    counts: dict[str, dict[str, int]] = {}
+    for endpoint, status, count in count_rows:
+        counts.setdefault(endpoint, {})[status] = int(count)
+    states = {row[0]: row for row in state_rows}
+    result: dict[str, EndpointStats] = {}
+    for endpoint in sorted(set(counts) | set(states)):
+        by_status = {s.value: 0 for s in DeliveryStatus}
+        by_status.update(counts.get(endpoint, {}))
+        next_retry = None
+        if by_status["scheduled"]:
+            rows = await fetch(
+                "SELECT min(next_attempt_at) FROM deliveries WHERE endpoint = ? "
+                "AND status = 'scheduled'", [endpoint])
+            next_retry = rows[0][0] if rows else None
+        row = states.get(endpoint)
+        last_error = None
+        if row is not None and row[4] is not None:  # failing: say what it answers
+            last_error = await _last_error(fetch, endpoint)
+        result[endpoint] = EndpointStats(
+            name=endpoint, counts=by_status, next_retry_at=next_retry, last_error=last_error,
+            **({} if row is None else {
+                "paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
+                "failing_since": row[4], "last_attempt_at": row[5],
+                "last_success_at": row[6],
+            }),
+        )
+    return result
+
+
+async def _last_error(fetch: Fetch, endpoint: str) -> str | None:
+    """The error of the newest scheduled or failed delivery: two index probes."""
+    latest: tuple[float, str] | None = None
+    for status in ("scheduled", "failed"):
+        rows = await fetch(
+            "SELECT last_attempt_at, last_error FROM deliveries WHERE endpoint = ? "
+            "AND status = ? ORDER BY id DESC LIMIT 1", [endpoint, status])
+        if rows and rows[0][1] is not None and (
+                latest is None or (rows[0][0] or 0.0) > latest[0]):
+            latest = (rows[0][0] or 0.0, rows[0][1])
+    return latest[1] if latest else None

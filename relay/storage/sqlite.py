@@ -63,6 +63,7 @@ from relay.storage.queries import (
     UNFINISHED,
     delivery_list_query,
     delivery_record,
+    endpoint_stats,
 )
 
 __all__ = ["SQLiteStorage"]
@@ -720,65 +721,10 @@ class SQLiteStorage(Storage):
         return [delivery_record(row) for row in rows]
 
     async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
-        state_sql = (
-            "SELECT name, paused, disabled_reason, disabled_at, failing_since, last_attempt_at, "
-            "last_success_at FROM endpoint_state"
-        )
-        if name is None:
-            # One walk of the covering (endpoint, status, id) index.
-            count_rows = await self._query(
-                "SELECT endpoint, status, count(*) FROM deliveries GROUP BY endpoint, status"
-            )
-            state_rows = await self._query(state_sql + " WHERE name != ?", (READYZ_ROW,))
-        else:
-            count_rows = await self._query(
-                "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = ? "
-                "GROUP BY endpoint, status",
-                (name,),
-            )
-            state_rows = await self._query(state_sql + " WHERE name = ?", (name,))
-        counts: dict[str, dict[str, int]] = {}
-        for endpoint, status, count in count_rows:
-            counts.setdefault(endpoint, {})[status] = count
-        states = {row[0]: row for row in state_rows}
-        result: dict[str, EndpointStats] = {}
-        for endpoint in sorted(set(counts) | set(states)):
-            by_status = {s.value: 0 for s in DeliveryStatus}
-            by_status.update(counts.get(endpoint, {}))
-            next_retry = None
-            if by_status["scheduled"]:
-                rows = await self._query(
-                    "SELECT min(next_attempt_at) FROM deliveries WHERE endpoint = ? "
-                    "AND status = 'scheduled'",
-                    (endpoint,),
-                )
-                next_retry = rows[0][0] if rows else None
-            row = states.get(endpoint)
-            last_error = None
-            if row is not None and row[4] is not None:  # failing: say what it answers
-                last_error = await self._last_error(endpoint)
-            result[endpoint] = EndpointStats(
-                name=endpoint, counts=by_status, next_retry_at=next_retry, last_error=last_error,
-                **({} if row is None else {
-                    "paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
-                    "failing_since": row[4], "last_attempt_at": row[5],
-                    "last_success_at": row[6],
-                }),
-            )
-        return result
+        async def fetch(sql: str, params: list[Any]) -> list[Any]:
+            return await self._query(sql, params)
 
-    async def _last_error(self, endpoint: str) -> str | None:
-        """The error of the newest scheduled or failed delivery: two index probes."""
-        latest: tuple[float, str] | None = None
-        for status in ("scheduled", "failed"):
-            rows = await self._query(
-                "SELECT last_attempt_at, last_error FROM deliveries WHERE endpoint = ? "
-                "AND status = ? ORDER BY id DESC LIMIT 1",
-                (endpoint, status),
-            )
-            if rows and rows[0][1] is not None and (latest is None or rows[0][0] > latest[0]):
-                latest = (rows[0][0] or 0.0, rows[0][1])
-        return latest[1] if latest else None
+        return await endpoint_stats(fetch, name)
 
     async def pause_endpoint(self, name: str, now: float) -> int:
         def run(db: sqlite3.Connection) -> int:
