@@ -7,22 +7,27 @@ differs (`?` for SQLite, `$n` for PostgreSQL).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from relay.models import DeliveryStatus
-from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats
+from relay.models import AttemptRecord, DeliveryStatus
+from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats, EventRecord
 
 __all__ = [
+    "ATTEMPT_COLUMNS",
     "COMMIT_SKEW_S",
     "DELIVERY_COLUMNS",
+    "EVENT_COLUMNS",
     "MAX_ID",
     "QUEUED_STATUSES",
     "READYZ_ROW",
     "UNFINISHED",
+    "attempt_record",
     "delivery_list_query",
     "delivery_record",
     "endpoint_stats",
+    "event_record",
 ]
 
 # How much later than its creation time a delivery may be committed (and so get
@@ -38,6 +43,26 @@ DELIVERY_COLUMNS = (
 )
 READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
 MAX_ID = 2**63 - 1
+
+
+ATTEMPT_COLUMNS = (
+    "attempt, started_at, duration_ms, status_code, response_body, error, request_headers"
+)
+EVENT_COLUMNS = "id, type, body, received_at, delivery_count"
+
+
+def attempt_record(row: Any) -> AttemptRecord:
+    """An `AttemptRecord` from a row selected with `ATTEMPT_COLUMNS`."""
+    return AttemptRecord(
+        attempt=row[0], started_at=row[1], duration_ms=row[2], status_code=row[3],
+        response_body=bytes(row[4] or b"").decode("utf-8", errors="replace"),
+        error=row[5], request_headers=json.loads(row[6]) if row[6] else {},
+    )
+
+
+def event_record(row: Any) -> EventRecord:
+    """An `EventRecord` from a row selected with `EVENT_COLUMNS`."""
+    return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4])
 
 
 def delivery_record(row: Any) -> DeliveryRecord:

@@ -55,15 +55,19 @@ from relay.storage.base import (
     disable_after_reason,
 )
 from relay.storage.queries import (
+    ATTEMPT_COLUMNS,
     COMMIT_SKEW_S,
     DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
     MAX_ID,
     QUEUED_STATUSES,
     READYZ_ROW,
     UNFINISHED,
+    attempt_record,
     delivery_list_query,
     delivery_record,
     endpoint_stats,
+    event_record,
 )
 
 __all__ = ["SQLiteStorage"]
@@ -689,28 +693,14 @@ class SQLiteStorage(Storage):
 
     async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
         rows = await self._query(
-            "SELECT attempt, started_at, duration_ms, status_code, response_body, error, "
-            "request_headers FROM attempts WHERE delivery_id = ? ORDER BY id",
-            (delivery_id,),
-        )
-        return [
-            AttemptRecord(
-                attempt=row[0], started_at=row[1], duration_ms=row[2], status_code=row[3],
-                response_body=bytes(row[4] or b"").decode("utf-8", errors="replace"),
-                error=row[5], request_headers=json.loads(row[6]) if row[6] else {},
-            )
-            for row in rows
-        ]
+            f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ? "  # noqa: S608
+            "ORDER BY id", (delivery_id,))
+        return [attempt_record(row) for row in rows]
 
     async def get_event(self, event_id: str) -> EventRecord | None:
         rows = await self._query(
-            "SELECT id, type, body, received_at, delivery_count FROM events WHERE id = ?",
-            (event_id,),
-        )
-        if not rows:
-            return None
-        row = rows[0]
-        return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4])
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))  # noqa: S608
+        return event_record(rows[0]) if rows else None
 
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         rows = await self._query(
