@@ -36,10 +36,21 @@ class DeliveryStatus(StrEnum):
 WAITING_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED)
 FINAL_STATUSES = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
 
+_random_hex: list[str] = []
+os.register_at_fork(after_in_child=_random_hex.clear)  # a forked child draws its own
+
+
 def new_event_id(now: float | None = None) -> str:
-    """`evt_` + 12 hex digits of milliseconds + 16 random: sortable by time, unguessable."""
+    """`evt_` + 12 hex digits of milliseconds + 16 random: sortable by time, unguessable.
+
+    The random part comes from the OS 512 ids at a time: one getrandom call
+    per id was a visible share of ingest's cost per request.
+    """
     millis = int((time.time() if now is None else now) * 1000)
-    return f"evt_{millis:012x}{os.urandom(8).hex()}"
+    if not _random_hex:
+        pool = os.urandom(8 * 512).hex()
+        _random_hex.extend(pool[i:i + 16] for i in range(0, len(pool), 16))
+    return f"evt_{millis:012x}{_random_hex.pop()}"
 
 
 @dataclass(frozen=True, slots=True)

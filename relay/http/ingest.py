@@ -240,8 +240,11 @@ async def store_events(state: RelayState, events: list[NewEvent]) -> list[Ingest
 
 
 def _outcome_json(outcome: IngestOutcome) -> str:
-    # The type matched TYPE_RE, so only the id needs escaping.
-    return (f'{{"id": {json.dumps(outcome.id)}, "type": "{outcome.type}", '
+    # The type matched TYPE_RE and the id KEY_RE (printable ASCII): only a quote
+    # or a backslash in the id needs escaping.
+    quoted = (f'"{outcome.id}"' if '"' not in outcome.id and "\\" not in outcome.id
+              else json.dumps(outcome.id))
+    return (f'{{"id": {quoted}, "type": "{outcome.type}", '
             f'"deliveries": {outcome.deliveries}, '
             f'"duplicate": {"true" if outcome.duplicate else "false"}}}')
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from relay.config import Config
+from typing import TYPE_CHECKING
+
 from relay.exceptions import ConfigError
 from relay.storage.base import Storage
+
+if TYPE_CHECKING:  # the SQLite writer process imports this package, and needs no config
+    from relay.config import Config
 
 __all__ = ["Storage", "create_storage"]
 
