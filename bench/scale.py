@@ -4,7 +4,8 @@ The backlog is written straight into the SQLite file (the API would take
 minutes to fill it), then the relay drains the first deliveries to nginx. The
 rate with a million waiting must match the rate with ten thousand waiting:
 claiming the next due delivery is an index lookup, not a scan. Peak RSS is the
-relay process's VmHWM.
+VmHWM of the relay process plus that of its SQLite writer process (a sum of
+two peaks, so an upper bound of what both held at once).
 
     python -m bench.scale [--quick]
 """
@@ -44,11 +45,17 @@ def fill(db: Path, count: int) -> None:
 
 
 def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """VmHWM of `pid` and of its child processes (the relay's SQLite writer)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids.extend(int(child) for child in (task / "children").read_text().split())
+    total = 0.0
+    for each in pids:
+        with open(f"/proc/{each}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+    return total
 
 
 def drain_rate(backlog: int, target: str) -> tuple[float, float]:
@@ -88,7 +95,8 @@ def run(quick: bool = False) -> list[dict[str, object]]:
         Figures(f"relay, {MEASURED:,} pending", "deliv/s", small_rates),
         target=">= 0.9x",
     )]
-    print(f"  peak RSS of the relay with {big:,} pending: {max(rss):.0f} MB (target < 150 MB)")
+    print(f"  peak RSS of the relay and its writer with {big:,} pending: {max(rss):.0f} MB "
+          "(target < 150 MB)")
     results.append({"benchmark": f"scale: peak RSS with {big:,} pending", "measured": max(rss),
                     "unit": "MB", "target": "< 150 MB"})
     return results
