@@ -22,11 +22,16 @@ RATE = 200  # events per second, each to two endpoints
 
 
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    """RSS of the relay plus its child processes (the SQLite writer)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids.extend(int(child) for child in (task / "children").read_text().split())
+    total = 0.0
+    for each in pids:
+        with open(f"/proc/{each}/status") as handle:
+            total += next(int(line.split()[1]) / 1024 for line in handle
+                          if line.startswith("VmRSS:"))
+    return total
 
 
 def test_memory_is_flat_under_steady_load(
