@@ -8,10 +8,10 @@ differs (`?` for SQLite, `$n` for PostgreSQL).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from relay.models import AttemptRecord, DeliveryStatus
+from relay.models import AttemptRecord, DeliveryStatus, IngestOutcome, NewEvent
 from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats, EventRecord
 
 __all__ = [
@@ -181,3 +181,33 @@ async def _last_error(fetch: Fetch, endpoint: str) -> str | None:
                 latest is None or (rows[0][0] or 0.0) > latest[0]):
             latest = (rows[0][0] or 0.0, rows[0][1])
     return latest[1] if latest else None
+
+
+def sort_out_job(
+    events: Sequence[NewEvent], stored: dict[str, tuple[bytes, str, int]]
+) -> tuple[list[IngestOutcome], list[NewEvent]]:
+    """One ingest call's outcomes, and the events it stores, against `stored`.
+
+    `stored` maps the ids already in the database (or accepted earlier in this
+    round) to (body, type, delivery count). A reused id with the same body is
+    a duplicate, with another body a conflict; one conflict stores none of the
+    call's events (all or nothing). An accepted call's events join `stored`.
+    """
+    outcomes: list[IngestOutcome] = []
+    fresh: list[NewEvent] = []
+    seen: dict[str, tuple[bytes, str, int]] = {}
+    for event in events:
+        previous = stored.get(event.id) or seen.get(event.id)
+        if previous is not None:
+            body, etype, count = previous
+            same = body == event.body
+            outcomes.append(IngestOutcome(event.id, etype, count, duplicate=same,
+                                          conflict=not same))
+            continue
+        seen[event.id] = (event.body, event.type, len(event.endpoints))
+        fresh.append(event)
+        outcomes.append(IngestOutcome(event.id, event.type, len(event.endpoints)))
+    if any(o.conflict for o in outcomes):
+        return outcomes, []
+    stored.update(seen)
+    return outcomes, fresh

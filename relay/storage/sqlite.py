@@ -296,9 +296,10 @@ class SQLiteStorage(Storage):
             raise StorageUnavailable("the store is closed")
         if self._to_writer is None:
             raise StorageUnavailable("the SQLite writer process is restarting")
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._outbox.append((op, args, durable))
         self._outbox_futures.append(future)
         return future

@@ -45,7 +45,7 @@ from relay.models import (
     NewEvent,
 )
 from relay.storage.base import PurgeResult, RetryOutcome, disable_after_reason
-from relay.storage.queries import COMMIT_SKEW_S, MAX_ID
+from relay.storage.queries import COMMIT_SKEW_S, MAX_ID, sort_out_job
 
 __all__ = ["MAX_EVENTS_PER_ROUND", "Writer", "connect", "migrate", "pack", "unpack_frames"]
 
@@ -218,24 +218,7 @@ class Writer:
         held = self.held_endpoints()
         answers: list[list[tuple[Any, ...]] | None] = []
         for events in parsed:
-            outcomes: list[IngestOutcome] = []
-            fresh: list[NewEvent] = []
-            seen: dict[str, tuple[bytes, str, int]] = {}
-            for event in events:
-                previous = stored.get(event.id) or seen.get(event.id)
-                if previous is not None:
-                    body, etype, count = previous
-                    same = body == event.body
-                    outcomes.append(IngestOutcome(event.id, etype, count, duplicate=same,
-                                                  conflict=not same))
-                    continue
-                seen[event.id] = (event.body, event.type, len(event.endpoints))
-                fresh.append(event)
-                outcomes.append(IngestOutcome(event.id, event.type, len(event.endpoints)))
-            if any(o.conflict for o in outcomes):
-                answers.append([_outcome_fields(o) for o in outcomes])
-                continue
-            stored.update(seen)
+            outcomes, fresh = sort_out_job(events, stored)
             for event in fresh:
                 event_rows.append(
                     (event.id, event.type, event.body, event.received_at, len(event.endpoints))

@@ -63,6 +63,7 @@ from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
 from relay.storage.postgres.listener import WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
+from relay.storage.queries import sort_out_job
 
 __all__ = ["PostgresStorage"]
 
@@ -339,25 +340,9 @@ class PostgresStorage(OperationsMixin, Storage):
         new_events: list[NewEvent] = []
         outcomes: list[list[IngestOutcome]] = []
         for job in jobs:
-            job_outcomes: list[IngestOutcome] = []
-            job_events: list[NewEvent] = []
-            job_stored: dict[str, tuple[bytes, str, int]] = {}
-            for event in job.events:
-                previous = stored.get(event.id) or job_stored.get(event.id)
-                if previous is not None:
-                    body, etype, count = previous
-                    same = body == event.body
-                    job_outcomes.append(IngestOutcome(event.id, etype, count, duplicate=same,
-                                                      conflict=not same))
-                    continue
-                job_stored[event.id] = (event.body, event.type, len(event.endpoints))
-                job_events.append(event)
-                job_outcomes.append(IngestOutcome(event.id, event.type, len(event.endpoints)))
+            job_outcomes, fresh = sort_out_job(job.events, stored)
             outcomes.append(job_outcomes)
-            if any(o.conflict for o in job_outcomes):
-                continue  # all or nothing: store none of this job
-            stored.update(job_stored)
-            new_events.extend(job_events)
+            new_events.extend(fresh)
         if not new_events:
             return outcomes
         by_id = sorted(new_events, key=lambda e: e.id)
