@@ -6,6 +6,7 @@ its baseline in the same run, repeats both, and reports medians and the ratio.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -125,4 +126,7 @@ def wrk(url: str, script: Path, seconds: float, connections: int = 64, threads: 
 
 
 def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    """A fresh temporary folder, removed when the run ends (scale's are 1.6 GB each)."""
+    folder = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
