@@ -34,7 +34,7 @@ MAX_RESPONSE_BYTES = 4096
 USER_AGENT = f"relay/{__version__}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for speed: see relay.models.ClaimedDelivery
 class SendResult:
     """The outcome of one attempt, as the worker records it.
 

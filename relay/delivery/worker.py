@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from relay.config import Config, EndpointConfig
 from relay.delivery.limits import Slots, TokenBucket
+from relay.delivery.recorder import Finished, Recorder
 from relay.delivery.sender import Sender, SendResult
 from relay.exceptions import StorageError
 from relay.models import AttemptResult, ClaimedDelivery, DeliveryStatus
@@ -53,6 +55,13 @@ class _Runtime:
     signer: Signer
     bucket: TokenBucket | None
     held_reason: str | None = None  # paused or disabled: the lane claims nothing
+    # The names, as sent, of this endpoint's headers that carry a signature.
+    secret_headers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [*(name for name, _ in self.endpoint.headers),
+                 *(n for n in HEADER_NAMES[self.signer.scheme] if n is not None)]
+        self.secret_headers = tuple(n for n in names if n.lower() in _SIGNATURE_HEADERS)
 
 
 class Lane:
@@ -158,6 +167,7 @@ class Dispatcher:
         self.lanes: dict[str, Lane] = {}
         self._attempts: set[asyncio.Task[None]] = set()
         self._side_tasks: list[asyncio.Task[None]] = []
+        self.recorder = Recorder(storage, self._stored, clock)
         # Called with each attempt once it is stored (metrics, the admin `test` route).
         self.attempt_listeners: list[Callable[[AttemptResult], None]] = []
 
@@ -247,6 +257,7 @@ class Dispatcher:
             await asyncio.wait(lane_tasks, timeout=5.0)
         for task in lane_tasks:
             task.cancel()
+        deadline = asyncio.get_running_loop().time() + grace_s
         if self._attempts:
             log.info("waiting_for_attempts", in_flight=len(self._attempts), grace_s=grace_s)
             _, pending = await asyncio.wait(set(self._attempts), timeout=grace_s)
@@ -254,6 +265,8 @@ class Dispatcher:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5.0)
+        # Outcomes (the interrupted ones too) are stored before the store closes.
+        await self.recorder.drain(max(deadline - asyncio.get_running_loop().time(), 5.0))
         for task in self._side_tasks:
             task.cancel()
         await asyncio.gather(*lane_tasks, *self._side_tasks, return_exceptions=True)
@@ -279,8 +292,6 @@ class Dispatcher:
     async def _attempt(self, lane: Lane, claimed: ClaimedDelivery) -> None:
         runtime = lane.runtime  # the config of this attempt, even if a reload swaps it
         endpoint = runtime.endpoint
-        bound = log.bind(event_id=claimed.event_id, delivery_id=claimed.id,
-                         endpoint=endpoint.name, attempt=claimed.attempt)
         started = self.clock()
         headers = dict(endpoint.headers)
         headers.update(runtime.signer.headers(claimed.event_id, claimed.event_type,
@@ -293,21 +304,29 @@ class Dispatcher:
             except asyncio.CancelledError:
                 # Shutdown's grace period ran out: as far as the schedule is concerned
                 # the attempt did not happen; it is due again when the relay is back.
-                interrupted = self._interrupted(claimed, started, headers)
-                await asyncio.shield(self._store(interrupted, bound, claimed))
+                self.recorder.add(self._interrupted(claimed, runtime, started, headers),
+                                  claimed)
                 raise
             except Exception as exc:  # a sender must not raise; if one does, retry later
-                bound.exception("sender_crashed")
+                _logger(claimed).exception("sender_crashed")
                 sent = SendResult(None, b"", None, f"internal error: {type(exc).__name__}", 0.0)
-            result = self._result(claimed, endpoint, started, sent, headers)
-            await self._store(result, bound, claimed)
+            # The recorder stores the outcome; the lease keeps the delivery from
+            # being claimed again meanwhile, so the slot is free now.
+            self.recorder.add(self._result(claimed, runtime, started, sent, headers), claimed)
         finally:
             lane.in_flight -= 1
             self.slots.release()
             lane.wake()
 
-    def _result(self, claimed: ClaimedDelivery, endpoint: EndpointConfig, started: float,
+    def _result(self, claimed: ClaimedDelivery, runtime: _Runtime, started: float,
                 sent: SendResult, headers: dict[str, str]) -> AttemptResult:
+        endpoint = runtime.endpoint
+        masked = mask(headers, runtime.secret_headers)
+        code = sent.status
+        if code is not None and 200 <= code < 300 and sent.error is None and not sent.permanent:
+            # The common case, without the retry policy's general path.
+            return AttemptResult(claimed.id, endpoint.name, claimed.attempt, started,
+                                 sent.duration_ms, code, sent.body, None, masked)
         decision = decide(
             status=sent.status if sent.error is None else None,
             attempts_made=claimed.attempt,
@@ -336,76 +355,93 @@ class Dispatcher:
         return AttemptResult(
             delivery_id=claimed.id, endpoint=endpoint.name, attempt=claimed.attempt,
             started_at=started, duration_ms=sent.duration_ms, status_code=sent.status,
-            response_body=sent.body, error=error, request_headers=mask(headers),
+            response_body=sent.body, error=error, request_headers=masked,
             new_status=status, next_attempt_at=next_at,
             disable_reason="endpoint answered 410 Gone" if decision.disable_endpoint else None,
             disable_after_s=endpoint.disable_after_s,
         )
 
-    def _interrupted(self, claimed: ClaimedDelivery, started: float,
+    def _interrupted(self, claimed: ClaimedDelivery, runtime: _Runtime, started: float,
                      headers: dict[str, str]) -> AttemptResult:
         now = self.clock()
         return AttemptResult(
             delivery_id=claimed.id, endpoint=claimed.endpoint, attempt=claimed.attempt,
             started_at=started, duration_ms=(now - started) * 1000, status_code=None,
             response_body=b"", error="interrupted: the relay shut down during this attempt",
-            request_headers=mask(headers), new_status=DeliveryStatus.PENDING,
+            request_headers=mask(headers, runtime.secret_headers),
+            new_status=DeliveryStatus.PENDING,
             next_attempt_at=now, counts=False,
         )
 
-    async def _store(self, result: AttemptResult,
-                     bound: structlog.typing.FilteringBoundLogger,
-                     claimed: ClaimedDelivery) -> None:
-        """Record the outcome; if the store is down, keep trying until the lease runs out."""
-        delay = 0.2
-        while True:
-            try:
-                disabled = await self.storage.record([result])
-                break
-            except StorageError as exc:
-                if self.clock() + delay >= claimed.lease_until:
-                    bound.error("attempt_not_recorded", error=str(exc))
-                    return  # the lease reaper will make the delivery due again
-                bound.warning("attempt_record_retry", error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    def _is_fifo(self, name: str) -> bool:
+        lane = self.lanes.get(name)
+        return lane is not None and lane.runtime.endpoint.ordering == "fifo"
+
+    def _stored(self, batch: Sequence[Finished], disabled: dict[str, str]) -> None:
+        """After a batch of outcomes is committed: lanes, listeners, logs."""
         for name, reason in disabled.items():
             if self.lanes.get(name) and self.lanes[name].runtime.held_reason != reason:
                 self.set_held(name, reason)
                 log.warning("endpoint_disabled", endpoint=name, reason=reason)
-        for listener in self.attempt_listeners:
-            try:
-                listener(result)
-            except Exception:
-                bound.exception("attempt_listener_failed")
-        fields: dict[str, object] = {
-            "status": result.status_code,
-            "duration_ms": round(result.duration_ms, 1),
-            "outcome": result.new_status.value,
-        }
-        if result.error:
-            fields["error"] = result.error
-        if result.next_attempt_at is not None and result.counts:
-            fields["retry_in_s"] = round(result.next_attempt_at - self.clock(), 1)
-        if result.new_status == DeliveryStatus.DELIVERED:
-            bound.info("delivery_succeeded", **fields)
-        elif result.new_status == DeliveryStatus.FAILED:
-            bound.warning("delivery_failed", **fields)
-        else:
-            bound.info("delivery_attempt_failed", **fields)
+        info = log.is_enabled_for(logging.INFO)
+        for result, claimed in batch:
+            if result.new_status != DeliveryStatus.DELIVERED or self._is_fifo(claimed.endpoint):
+                # Stored now: a retry's due time, or a fifo queue's next head, is
+                # visible to the lane (a claim made before the commit missed it).
+                self.notify((claimed.endpoint,))
+            for listener in self.attempt_listeners:
+                try:
+                    listener(result)
+                except Exception:
+                    _logger(claimed).exception("attempt_listener_failed")
+            if result.new_status == DeliveryStatus.DELIVERED:
+                if info:
+                    _logger(claimed).info("delivery_succeeded", **_outcome_fields(result))
+            elif result.new_status == DeliveryStatus.FAILED:
+                _logger(claimed).warning("delivery_failed", **_outcome_fields(result))
+            elif info:
+                fields = _outcome_fields(result)
+                if result.next_attempt_at is not None and result.counts:
+                    fields["retry_in_s"] = round(result.next_attempt_at - self.clock(), 1)
+                _logger(claimed).info("delivery_attempt_failed", **fields)
+
+
+def _logger(claimed: ClaimedDelivery) -> structlog.typing.FilteringBoundLogger:
+    """The delivery's context, bound only when something is logged (binding costs)."""
+    bound: structlog.typing.FilteringBoundLogger = log.bind(
+        event_id=claimed.event_id, delivery_id=claimed.id, endpoint=claimed.endpoint,
+        attempt=claimed.attempt)
+    return bound
+
+
+def _outcome_fields(result: AttemptResult) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "status": result.status_code,
+        "duration_ms": round(result.duration_ms, 1),
+        "outcome": result.new_status.value,
+    }
+    if result.error:
+        fields["error"] = result.error
+    return fields
 
 
 _SIGNATURE_HEADERS = {names[3].lower() for names in HEADER_NAMES.values()}
 
 
-def mask(headers: dict[str, str]) -> dict[str, str]:
-    """The request headers as stored for operators: signatures cut to their scheme prefix."""
-    masked = {}
-    for name, value in headers.items():
-        if name.lower() in _SIGNATURE_HEADERS:
-            value = " ".join(
+def mask(headers: dict[str, str], names: Iterable[str] | None = None) -> dict[str, str]:
+    """The request headers as stored for operators: signatures cut to their scheme prefix.
+
+    `names` are the signature headers' names as they appear in `headers` (the
+    worker knows them per endpoint); without them every name is checked.
+    """
+    if names is None:
+        names = [name for name in headers if name.lower() in _SIGNATURE_HEADERS]
+    masked = dict(headers)
+    for name in names:
+        value = masked.get(name)
+        if value is not None:
+            masked[name] = " ".join(
                 (part.split(",", 1)[0] + ",…") if "," in part else "…"
                 for part in value.split(" ")
             )
-        masked[name] = value
     return masked
