@@ -373,22 +373,18 @@ class Dispatcher:
             next_attempt_at=now, counts=False,
         )
 
-    def _is_fifo(self, name: str) -> bool:
-        lane = self.lanes.get(name)
-        return lane is not None and lane.runtime.endpoint.ordering == "fifo"
-
     def _stored(self, batch: Sequence[Finished], disabled: dict[str, str]) -> None:
         """After a batch of outcomes is committed: lanes, listeners, logs."""
         for name, reason in disabled.items():
             if self.lanes.get(name) and self.lanes[name].runtime.held_reason != reason:
                 self.set_held(name, reason)
                 log.warning("endpoint_disabled", endpoint=name, reason=reason)
+        # Stored now: a retry's due time, a fifo queue's next head, and room under
+        # a max_in_flight that the store counts (PostgreSQL shares it between
+        # relays) are visible to the lanes, whose claims before the commit missed them.
+        self.notify({claimed.endpoint for _, claimed in batch})
         info = log.is_enabled_for(logging.INFO)
         for result, claimed in batch:
-            if result.new_status != DeliveryStatus.DELIVERED or self._is_fifo(claimed.endpoint):
-                # Stored now: a retry's due time, or a fifo queue's next head, is
-                # visible to the lane (a claim made before the commit missed it).
-                self.notify((claimed.endpoint,))
             for listener in self.attempt_listeners:
                 try:
                     listener(result)
