@@ -20,6 +20,7 @@ import uvicorn
 
 from relay.config import Config
 from relay.exceptions import RelayError
+from relay.gc_tuning import tune_gc
 from relay.http.app import RelayState, create_app
 from relay.logging import configure_logging
 
@@ -113,6 +114,7 @@ def serve(config: Config, sock: socket.socket | None = None) -> int:
         backlog=4096,
     )
     server = RelayServer(server_config, state)
+    tune_gc()
     server.run(sockets=[sock] if sock is not None else None)
     if not server.started:
         return 1

@@ -211,6 +211,9 @@ class AiohttpSender:
                 if 300 <= status < 400:
                     error = _redirect_error(status, response.headers.get("Location"))
                 content = response.content
+                length = response.content_length
+                if length is not None and length <= MAX_RESPONSE_BYTES:
+                    data += await response.read()  # small and announced: in one go
                 while len(data) < MAX_RESPONSE_BYTES and not content.at_eof():
                     chunk = await content.read(MAX_RESPONSE_BYTES - len(data))
                     if not chunk:

@@ -71,6 +71,7 @@ class Lane:
         self.dispatcher = dispatcher
         self.runtime = runtime
         self.in_flight = 0
+        self.short = False  # the last claim found less than it asked for
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -124,7 +125,8 @@ class Lane:
                 log.warning("claim_failed", endpoint=self.name, error=str(exc))
                 await self._sleep(1.0)
                 continue
-            if len(batch) < slots:
+            self.short = len(batch) < slots
+            if self.short:
                 d.slots.release(slots - len(batch))
                 if runtime.bucket is not None:
                     runtime.bucket.give_back(slots - len(batch))
@@ -379,12 +381,15 @@ class Dispatcher:
             if self.lanes.get(name) and self.lanes[name].runtime.held_reason != reason:
                 self.set_held(name, reason)
                 log.warning("endpoint_disabled", endpoint=name, reason=reason)
-        # Stored now: a retry's due time, a fifo queue's next head, and room under
-        # a max_in_flight that the store counts (PostgreSQL shares it between
-        # relays) are visible to the lanes, whose claims before the commit missed them.
-        self.notify({claimed.endpoint for _, claimed in batch})
         info = log.is_enabled_for(logging.INFO)
         for result, claimed in batch:
+            lane = self.lanes.get(claimed.endpoint)
+            if lane is not None and (lane.short or result.new_status != DeliveryStatus.DELIVERED
+                                     or lane.runtime.endpoint.ordering == "fifo"):
+                # Stored now: a retry's due time, a fifo queue's next head, or room
+                # under a max_in_flight that the store counts (PostgreSQL shares it
+                # between relays) is visible to a lane whose last claim missed it.
+                lane.wake()
             for listener in self.attempt_listeners:
                 try:
                     listener(result)

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from typing import Any
 
+from relay.gc_tuning import tune_gc
 from relay.models import (
     WAITING_STATUSES,
     AttemptResult,
@@ -559,6 +560,7 @@ def serve(path: str, infd: int = 0, outfd: int = 1) -> int:
         return 1
     _write_all(outfd, pack((0, True, applied)))
     writer = Writer(db)
+    tune_gc()
     buffer = bytearray()
     while True:
         chunk = os.read(infd, 1 << 20)

