@@ -11,7 +11,9 @@ Until its outcome is stored, a delivery stays `delivering` under its lease, so
 no lane can claim it again. If the store fails, the batch is retried with
 backoff for as long as each delivery's lease lasts; after that the lease
 reaper makes it due again (the attempt is repeated, which at-least-once
-allows).
+allows). While more than `limit` outcomes wait to be stored, lanes stop
+claiming (`room()`): a store that accepts claims but not results cannot make
+the relay pile up outcomes in memory.
 """
 
 from __future__ import annotations
@@ -43,16 +45,32 @@ class Recorder:
     """Batches attempt outcomes into `Storage.record()` calls."""
 
     def __init__(self, storage: Storage, on_stored: StoredCallback,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, limit: int = 1024) -> None:
         self._storage = storage
         self._on_stored = on_stored
         self._clock = clock
+        self.limit = limit
+        self.unstored = 0  # outcomes handed over and not yet stored or given up
+        self._room = asyncio.Event()
+        self._stopped = False
         self._pending: list[Finished] = []
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def room(self) -> None:
+        """Wait while more than `limit` outcomes wait to be stored (until `stop_waiting`)."""
+        while self.unstored > self.limit and not self._stopped:
+            self._room.clear()
+            await self._room.wait()
+
+    def stop_waiting(self) -> None:
+        """Shutdown: lanes waiting in `room()` go on (to see that they must stop)."""
+        self._stopped = True
+        self._room.set()
+
     def add(self, result: AttemptResult, claimed: ClaimedDelivery) -> None:
         """Queue an outcome; it is sent to the store at the end of this loop turn."""
+        self.unstored += 1
         self._pending.append((result, claimed))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -67,19 +85,25 @@ class Recorder:
             task.add_done_callback(self._tasks.discard)
 
     async def _store(self, batch: list[Finished]) -> None:
-        delay = FIRST_RETRY_DELAY_S
-        while True:
-            try:
-                disabled = await self._storage.record([result for result, _ in batch])
-                break
-            except StorageError as exc:
-                batch = self._still_leased(batch, delay, str(exc))
-                if not batch:
-                    return
-                log.warning("attempt_record_retry", count=len(batch), error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY_S)
-        self._on_stored(batch, disabled)
+        handed = len(batch)
+        try:
+            delay = FIRST_RETRY_DELAY_S
+            while True:
+                try:
+                    disabled = await self._storage.record([result for result, _ in batch])
+                    break
+                except StorageError as exc:
+                    batch = self._still_leased(batch, delay, str(exc))
+                    if not batch:
+                        return
+                    log.warning("attempt_record_retry", count=len(batch), error=str(exc))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_RETRY_DELAY_S)
+            self._on_stored(batch, disabled)
+        finally:
+            self.unstored -= handed
+            if self.unstored <= self.limit:
+                self._room.set()
 
     def _still_leased(self, batch: list[Finished], delay: float, error: str) -> list[Finished]:
         """The outcomes worth another try: those whose lease outlives the next one."""

@@ -108,6 +108,9 @@ class Lane:
                 if wanted == 0:
                     await self._sleep(runtime.bucket.wait_time())
                     continue
+            if d.recorder.unstored > d.recorder.limit:
+                await d.recorder.room()  # the store is behind on outcomes: claim no more
+                continue
             slots = await d.slots.acquire(wanted)
             if runtime.bucket is not None and slots < wanted:
                 runtime.bucket.give_back(wanted - slots)
@@ -169,7 +172,8 @@ class Dispatcher:
         self.lanes: dict[str, Lane] = {}
         self._attempts: set[asyncio.Task[None]] = set()
         self._side_tasks: list[asyncio.Task[None]] = []
-        self.recorder = Recorder(storage, self._stored, clock)
+        self.recorder = Recorder(storage, self._stored, clock,
+                                 limit=_unstored_limit(config.delivery.concurrency))
         # Called with each attempt once it is stored (metrics, the admin `test` route).
         self.attempt_listeners: list[Callable[[AttemptResult], None]] = []
 
@@ -206,6 +210,7 @@ class Dispatcher:
         """
         self.config = config
         self.slots.resize(config.delivery.concurrency)
+        self.recorder.limit = _unstored_limit(config.delivery.concurrency)
         self.sender.reconfigure(config)
         active = {e.name: e for e in config.endpoints if e.enabled}
         for name, lane in self.lanes.items():
@@ -254,6 +259,7 @@ class Dispatcher:
         for lane in self.lanes.values():
             lane.wake()
         self.slots.resize(self.slots.size)  # wakes lanes waiting for a global slot
+        self.recorder.stop_waiting()
         lane_tasks = [lane.task for lane in self.lanes.values() if lane.task is not None]
         if lane_tasks:
             await asyncio.wait(lane_tasks, timeout=5.0)
@@ -405,6 +411,11 @@ class Dispatcher:
                 if result.next_attempt_at is not None and result.counts:
                     fields["retry_in_s"] = round(result.next_attempt_at - self.clock(), 1)
                 _logger(claimed).info("delivery_attempt_failed", **fields)
+
+
+def _unstored_limit(concurrency: int) -> int:
+    """Outcomes that may wait to be stored before lanes stop claiming."""
+    return max(4 * concurrency, 256)
 
 
 def _logger(claimed: ClaimedDelivery) -> structlog.typing.FilteringBoundLogger:

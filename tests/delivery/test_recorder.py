@@ -117,3 +117,29 @@ def test_an_outcome_whose_lease_ran_out_is_left_to_the_reaper(tmp_path: Path) ->
     assert not seen
     # Still leased: the reaper (or the next start) makes it due again.
     assert statuses(path) == ["delivering"]
+
+
+def test_lanes_wait_while_too_many_outcomes_are_unstored(tmp_path: Path) -> None:
+    """room() blocks past `limit` unstored outcomes and opens once they are stored."""
+    path = tmp_path / "relay.db"
+
+    async def scenario() -> None:
+        storage = SQLiteStorage(path)
+        await storage.open()
+        try:
+            claims = await claimed_deliveries(storage, 3)
+            await writer_gone(storage)  # records fail until the writer is back
+            recorder = Recorder(storage, lambda batch, disabled: None, limit=2)
+            for claimed in claims:
+                recorder.add(delivered(claimed), claimed)
+            waiter = asyncio.create_task(recorder.room())
+            await asyncio.sleep(0.1)
+            assert not waiter.done()  # 3 unstored, limit 2
+            await asyncio.wait_for(waiter, 20)  # the writer restarted and took them
+            assert recorder.unstored == 0
+            await asyncio.wait_for(recorder.room(), 0.1)  # below the limit: no wait
+        finally:
+            await storage.close()
+
+    asyncio.run(scenario())
+    assert statuses(path) == ["delivered"] * 3
