@@ -440,14 +440,13 @@ def _outcome_fields(result: AttemptResult) -> dict[str, object]:
 _SIGNATURE_HEADERS = {names[3].lower() for names in HEADER_NAMES.values()}
 
 
-def mask(headers: dict[str, str], names: Iterable[str] | None = None) -> dict[str, str]:
+def mask(headers: dict[str, str], names: Iterable[str]) -> dict[str, str]:
     """The request headers as stored for operators: signatures cut to their scheme prefix.
 
-    `names` are the signature headers' names as they appear in `headers` (the
-    worker knows them per endpoint); without them every name is checked.
+    `names` are the signature headers' names as they appear in `headers`,
+    known per endpoint (`_Runtime.secret_headers`), so no name is lowercased
+    and compared on every attempt.
     """
-    if names is None:
-        names = [name for name in headers if name.lower() in _SIGNATURE_HEADERS]
     masked = dict(headers)
     for name in names:
         value = masked.get(name)
