@@ -125,6 +125,22 @@ def wrk(url: str, script: Path, seconds: float, connections: int = 64, threads: 
     return float(match.group(1))
 
 
+def tree_memory_mb(pid: int, field: str) -> float:
+    """`field` of /proc status (VmRSS, VmHWM) summed over `pid` and its children.
+
+    The relay's children are its SQLite writer: its memory is the relay's too.
+    """
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids.extend(int(child) for child in (task / "children").read_text().split())
+    total = 0.0
+    for each in pids:
+        with open(f"/proc/{each}/status") as handle:
+            total += next(int(line.split()[1]) / 1024 for line in handle
+                          if line.startswith(field + ":"))
+    return total
+
+
 def workdir() -> Path:
     """A fresh temporary folder, removed when the run ends (scale's are 1.6 GB each)."""
     folder = Path(tempfile.mkdtemp(prefix="relay-bench-"))

@@ -19,7 +19,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from bench.common import PYTHON, Figures, free_port, process, report, workdir
+from bench.common import PYTHON, Figures, free_port, process, report, tree_memory_mb, workdir
 from bench.delivery import write_config
 from bench.ingest import EVENT
 from bench.nginx import nginx
@@ -54,20 +54,6 @@ def fill(db: Path, count: int) -> None:
                 os.close(fd)
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of `pid` and of its child processes (the relay's SQLite writer)."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        pids.extend(int(child) for child in (task / "children").read_text().split())
-    total = 0.0
-    for each in pids:
-        with open(f"/proc/{each}/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1]) / 1024
-    return total
-
-
 def drain_rate(backlog: int, target: str) -> tuple[float, float]:
     folder = workdir()
     port = free_port()
@@ -84,7 +70,7 @@ def drain_rate(backlog: int, target: str) -> tuple[float, float]:
         while reader.execute(query).fetchone()[0] < MEASURED:
             time.sleep(0.05)
         rate = MEASURED / (time.perf_counter() - started)
-        rss = peak_rss_mb(proc.pid)
+        rss = tree_memory_mb(proc.pid, "VmHWM")  # a sum of peaks: an upper bound
     reader.close()
     return rate, rss
 

@@ -45,6 +45,8 @@ log = structlog.get_logger("relay.delivery")
 LEASE_MARGIN_S = 60.0  # default of delivery.lease_margin: a lease outlives the timeout by this
 REAP_INTERVAL_S = 30.0  # at most; shorter margins are reaped at half the margin
 MAX_IDLE_WAIT_S = 60.0  # a lane re-checks the store at least this often
+# Lowercased names of the signature headers of every scheme (masked when stored).
+_SIGNATURE_HEADERS = {names[3].lower() for names in HEADER_NAMES.values()}
 
 
 @dataclass
@@ -103,14 +105,14 @@ class Lane:
             if wanted <= 0:
                 await self._sleep(None)
                 continue
+            if d.recorder.unstored > d.recorder.limit:
+                await d.recorder.room()  # the store is behind on outcomes: claim no more
+                continue
             if runtime.bucket is not None:
                 wanted = runtime.bucket.take(wanted)
                 if wanted == 0:
                     await self._sleep(runtime.bucket.wait_time())
                     continue
-            if d.recorder.unstored > d.recorder.limit:
-                await d.recorder.room()  # the store is behind on outcomes: claim no more
-                continue
             slots = await d.slots.acquire(wanted)
             if runtime.bucket is not None and slots < wanted:
                 runtime.bucket.give_back(wanted - slots)
@@ -436,8 +438,6 @@ def _outcome_fields(result: AttemptResult) -> dict[str, object]:
         fields["error"] = result.error
     return fields
 
-
-_SIGNATURE_HEADERS = {names[3].lower() for names in HEADER_NAMES.values()}
 
 
 def mask(headers: dict[str, str], names: Iterable[str]) -> dict[str, str]:

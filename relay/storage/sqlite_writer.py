@@ -34,7 +34,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from importlib import resources
 from typing import Any
 
 from relay.gc_tuning import tune_gc
@@ -46,6 +45,7 @@ from relay.models import (
     NewEvent,
 )
 from relay.storage.base import PurgeResult, RetryOutcome, disable_after_reason
+from relay.storage.migrations import schema_scripts, too_new
 from relay.storage.queries import COMMIT_SKEW_S, MAX_ID, sort_out_job
 
 __all__ = ["MAX_EVENTS_PER_ROUND", "Writer", "connect", "migrate", "pack", "unpack_frames"]
@@ -110,26 +110,19 @@ def migrate(db: sqlite3.Connection, path: str | os.PathLike[str]) -> list[str]:
         "applied_at REAL NOT NULL)"
     )
     applied = {row[0] for row in _rows(db, "SELECT version FROM schema_version")}
-    folder = resources.files("relay.storage") / "schema" / "sqlite"
-    scripts = sorted(
-        (int(f.name.split("_", 1)[0]), f) for f in folder.iterdir() if f.name.endswith(".sql")
-    )
-    newest_known = scripts[-1][0] if scripts else 0
-    if applied and max(applied) > newest_known:
-        raise SchemaTooNew(
-            f"{path} has schema version {max(applied)}, newer than this relay "
-            f"understands ({newest_known}); upgrade the relay"
-        )
+    scripts = schema_scripts("sqlite")
+    refusal = too_new(applied, scripts, str(path))
+    if refusal is not None:
+        raise SchemaTooNew(refusal)
     done = []
-    for version, script in scripts:
+    for version, name, sql in scripts:
         if version in applied:
             continue
-        sql = script.read_text(encoding="utf-8")
         db.executescript(
             f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_version VALUES "
             f"({version}, {time.time()});\nCOMMIT;"
         )
-        done.append(script.name)
+        done.append(name)
     return done
 
 

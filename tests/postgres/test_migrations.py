@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from relay.exceptions import StorageError
+from relay.storage.migrations import schema_scripts
 from relay.storage.postgres import PostgresStorage
-from relay.storage.postgres.migrate import schema_scripts
 from tests.conftest import endpoint_yaml
 from tests.postgres.conftest import Cluster
 from tests.postgres.pg import PgClient, schema_url
@@ -23,7 +23,7 @@ def test_three_relays_starting_at_once_migrate_the_schema_once(
 ) -> None:
     """Each shipped version is applied by exactly one of three relays started together."""
     make_cluster(3, endpoint_yaml("a", "http://127.0.0.1:9/hooks"), log_level="info")
-    versions = [version for version, _, _ in schema_scripts()]
+    versions = [version for version, _, _ in schema_scripts("postgres")]
     assert pg.fetch("SELECT version FROM schema_version ORDER BY 1", schema=schema) == [
         (v,) for v in versions]
     logs = "".join((tmp_path / f"relay-{n}.log").read_text() for n in range(3))

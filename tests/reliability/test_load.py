@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.common import tree_memory_mb
 from tests.conftest import endpoint_yaml
 from tests.support import Receiver, RelayProcess, base_config, db_rows, free_port, wait_until
 
@@ -19,19 +20,6 @@ pytestmark = pytest.mark.slow
 
 SECONDS = float(os.environ.get("RELAY_LOAD_SECONDS", "40"))
 RATE = 200  # events per second, each to two endpoints
-
-
-def rss_mb(pid: int) -> float:
-    """RSS of the relay plus its child processes (the SQLite writer)."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        pids.extend(int(child) for child in (task / "children").read_text().split())
-    total = 0.0
-    for each in pids:
-        with open(f"/proc/{each}/status") as handle:
-            total += next(int(line.split()[1]) / 1024 for line in handle
-                          if line.startswith("VmRSS:"))
-    return total
 
 
 def test_memory_is_flat_under_steady_load(
@@ -74,7 +62,7 @@ def test_memory_is_flat_under_steady_load(
     try:
         while time.monotonic() - began < SECONDS:
             time.sleep(1.0)
-            samples.append((time.monotonic() - began, rss_mb(relay.proc.pid)))
+            samples.append((time.monotonic() - began, tree_memory_mb(relay.proc.pid, "VmRSS")))
     finally:
         stop.set()
         for thread in workers:

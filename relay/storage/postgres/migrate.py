@@ -10,26 +10,16 @@ a crash mid-migration leaves the previous version intact.
 from __future__ import annotations
 
 import time
-from importlib import resources
 
 import asyncpg
 import structlog
 
 from relay.exceptions import StorageError
+from relay.storage.migrations import schema_scripts, too_new
 
-__all__ = ["migrate", "schema_scripts"]
+__all__ = ["migrate"]
 
 log = structlog.get_logger("relay.storage")
-
-
-def schema_scripts() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL) of every shipped migration, oldest first."""
-    folder = resources.files("relay.storage") / "schema" / "postgres"
-    scripts = [
-        (int(f.name.split("_", 1)[0]), f.name, f.read_text(encoding="utf-8"))
-        for f in folder.iterdir() if f.name.endswith(".sql")
-    ]
-    return sorted(scripts)
 
 
 async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
@@ -42,13 +32,10 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
             "applied_at DOUBLE PRECISION NOT NULL)"
         )
         applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_version")}
-        scripts = schema_scripts()
-        newest_known = scripts[-1][0] if scripts else 0
-        if applied and max(applied) > newest_known:
-            raise StorageError(
-                f"the database schema {schema!r} has version {max(applied)}, newer than this "
-                f"relay understands ({newest_known}); upgrade the relay"
-            )
+        scripts = schema_scripts("postgres")
+        refusal = too_new(applied, scripts, f"the database schema {schema!r}")
+        if refusal is not None:
+            raise StorageError(refusal)
         done = []
         for version, name, sql in scripts:
             if version in applied:
