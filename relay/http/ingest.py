@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -41,14 +41,13 @@ RETRY_AFTER_S = "5"
 
 def check_bearer(request: Request, token: str | None, what: str) -> None:
     """Enforce `Authorization: Bearer <token>` on a Starlette request (admin routes)."""
-    check_token(request.headers, token, what)
+    check_token(request.headers.get("authorization", ""), token, what)
 
 
-def check_token(headers: Mapping[str, str], token: str | None, what: str) -> None:
-    """Enforce `Authorization: Bearer <token>` when a token is configured."""
+def check_token(header: str, token: str | None, what: str) -> None:
+    """Enforce `Authorization: Bearer <token>` (`header`) when a token is configured."""
     if not token:
         return
-    header = headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise Problem(401, "unauthorized", f"send `Authorization: Bearer <{what}>`; "
@@ -58,9 +57,19 @@ def check_token(headers: Mapping[str, str], token: str | None, what: str) -> Non
                       headers={"WWW-Authenticate": "Bearer"})
 
 
-def check_json_request(headers: Mapping[str, str], limit: int) -> None:
+def check_json_request(headers: IngestHeaders, limit: int) -> None:
     """Refuse a non-JSON media type, or a declared size over `limit`, before reading."""
-    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if headers.content_type != "application/json":
+        _check_media_type(headers.content_type)
+    declared = headers.content_length
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "body-too-large",
+                      f"the body is {declared} bytes; this relay accepts at most {limit} "
+                      "(ingest.max_body_bytes)")
+
+
+def _check_media_type(content_type: str) -> None:
+    media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not (
         media_type.startswith("application/") and media_type.endswith("+json")
     ):
@@ -68,11 +77,38 @@ def check_json_request(headers: Mapping[str, str], limit: int) -> None:
         raise Problem(415, "unsupported-media-type",
                       f"send the event as JSON with `Content-Type: application/json` "
                       f"(got {shown})")
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "body-too-large",
-                      f"the body is {declared} bytes; this relay accepts at most {limit} "
-                      "(ingest.max_body_bytes)")
+
+
+class IngestHeaders:
+    """The few request headers ingest reads, taken from the raw ASGI list in one pass.
+
+    A dict of every header cost as much as the rest of the header handling;
+    ingest needs five names. As with a dict, the last of repeated headers wins.
+    """
+
+    __slots__ = ("authorization", "content_length", "content_type", "event_type",
+                 "idempotency_key")
+    authorization: str
+    content_length: str | None
+    content_type: str
+    event_type: str | None
+    idempotency_key: str | None
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self.content_type = self.authorization = ""
+        self.content_length = self.event_type = self.idempotency_key = None
+        for name, value in raw:
+            # uvicorn hands names lowercased; the values are latin-1 (RFC 9110).
+            if name == b"content-type":
+                self.content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                self.content_length = value.decode("latin-1")
+            elif name == b"authorization":
+                self.authorization = value.decode("latin-1")
+            elif name == b"x-event-type":
+                self.event_type = value.decode("latin-1")
+            elif name == b"idempotency-key":
+                self.idempotency_key = value.decode("latin-1")
 
 
 class ClientGone(Exception):
@@ -81,26 +117,30 @@ class ClientGone(Exception):
 
 async def read_body(receive: Receive, limit: int) -> bytes:
     """The whole body, refused with a 413 as soon as it grows past `limit`."""
-    chunks = []
+    message = await receive()
+    chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone
-        chunk = message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Problem(413, "body-too-large",
                           f"the body is over {limit} bytes (ingest.max_body_bytes)")
-        chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if not chunks:
+                return chunk  # the usual case: the whole body in one message
+            chunks.append(chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)
+        message = await receive()
 
 
 def parse_event(
     body: bytes,
     value: Any,
-    headers: Mapping[str, str],
+    headers: IngestHeaders,
     state: RelayState,
     received_at: float,
     where: str = "",
@@ -111,7 +151,7 @@ def parse_event(
     if not isinstance(value, dict):
         raise Problem(400, "not-an-object",
                       f"{prefix}the event must be a JSON object, got {_json_kind(value)}")
-    event_type = headers.get("x-event-type")
+    event_type = headers.event_type
     if event_type is None:
         for name in config.ingest.type_fields:
             field = value.get(name)
@@ -131,7 +171,7 @@ def parse_event(
         raise Problem(422, "unknown-event-type",
                       f"{prefix}event type {event_type!r} is not in this relay's `events` "
                       "catalog (events_strict is on)")
-    key = headers.get("idempotency-key")
+    key = headers.idempotency_key
     key_source = "Idempotency-Key header"
     if key is None and config.ingest.id_field is not None:
         raw_id = value.get(config.ingest.id_field)
@@ -234,7 +274,8 @@ async def store_events(state: RelayState, events: list[NewEvent]) -> list[Ingest
     except StorageError as exc:
         raise Problem(503, "storage-error", f"the event was not stored: {exc}",
                       headers={"Retry-After": RETRY_AFTER_S}) from None
-    state.dispatcher.notify({name for e in events for name in e.endpoints})
+    state.dispatcher.notify(events[0].endpoints if len(events) == 1
+                            else {name for e in events for name in e.endpoints})
     state.metrics.observe_ingest(events, outcomes, state.config.events)
     return outcomes
 
@@ -249,7 +290,7 @@ def _outcome_json(outcome: IngestOutcome) -> str:
             f'"duplicate": {"true" if outcome.duplicate else "false"}}}')
 
 
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+_JSON_HEADER = (b"content-type", b"application/json")
 
 
 class IngestEndpoint:
@@ -265,9 +306,10 @@ class IngestEndpoint:
                 raise Problem(405, "method-not-allowed",
                               f"{scope['method']} is not allowed on {scope['path']}; use POST",
                               headers={"Allow": "POST"})
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            headers = IngestHeaders(scope["headers"])
             ingest = state.config.ingest
-            check_token(headers, ingest.token, "ingest.token")
+            if ingest.token:
+                check_token(headers.authorization, ingest.token, "ingest.token")
             check_json_request(headers, ingest.max_body_bytes)
             body = await read_body(receive, ingest.max_body_bytes)
             if self.batch:
@@ -288,11 +330,11 @@ class IngestEndpoint:
             return
         data = answer.encode()
         await send({"type": "http.response.start", "status": status,
-                    "headers": [*_JSON_HEADERS, (b"content-length", str(len(data)).encode())]})
+                    "headers": [_JSON_HEADER, (b"content-length", b"%d" % len(data))]})
         await send({"type": "http.response.body", "body": data})
 
     async def _one(self, state: RelayState, body: bytes,
-                   headers: Mapping[str, str]) -> tuple[int, str]:
+                   headers: IngestHeaders) -> tuple[int, str]:
         event = parse_event(body, _loads(body), headers, state, state.clock())
         outcome = (await store_events(state, [event]))[0]
         if outcome.conflict:
@@ -303,7 +345,7 @@ class IngestEndpoint:
         return (200 if outcome.duplicate else 202), _outcome_json(outcome)
 
     async def _batch(self, state: RelayState, body: bytes,
-                     headers: Mapping[str, str]) -> tuple[int, str]:
+                     headers: IngestHeaders) -> tuple[int, str]:
         items = split_array(body)
         if not isinstance(items, list):
             raise Problem(400, "not-an-array",
@@ -311,7 +353,7 @@ class IngestEndpoint:
         if not 1 <= len(items) <= MAX_BATCH:
             raise Problem(400, "invalid-batch-size",
                           f"a batch holds 1 to {MAX_BATCH} events, got {len(items)}")
-        if "idempotency-key" in headers:
+        if headers.idempotency_key is not None:
             raise Problem(400, "invalid-idempotency-key",
                           "Idempotency-Key does not apply to a batch; set ingest.id_field and "
                           "give each event its own id field")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import operator
 import os
 import sqlite3
 import subprocess
@@ -65,7 +64,7 @@ from relay.storage.queries import (
     endpoint_stats,
     event_record,
 )
-from relay.storage.sqlite_writer import pack, unpack_frames
+from relay.storage.sqlite_writer import event_fields, pack, result_fields, unpack_frames
 
 __all__ = ["SQLiteStorage"]
 
@@ -77,14 +76,6 @@ _UNAVAILABLE_CODES = {
     sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY,
     sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
 }
-# What crosses the pipe: plain tuples, which pickle at C speed (a slots
-# dataclass pickles through Python-level __getstate__/__setstate__).
-_event_fields = operator.attrgetter(
-    "id", "type", "body", "endpoints", "received_at", "keyed")
-_result_fields = operator.attrgetter(
-    "delivery_id", "endpoint", "attempt", "started_at", "duration_ms", "status_code",
-    "response_body", "error", "request_headers", "new_status", "next_attempt_at", "counts",
-    "disable_reason", "disable_after_s")
 
 
 def storage_error(code: int | None, message: str) -> StorageError:
@@ -337,7 +328,7 @@ class SQLiteStorage(Storage):
     # -- Storage interface -------------------------------------------------------------
 
     async def ingest(self, events: Sequence[NewEvent]) -> list[IngestOutcome]:
-        answer = await self._write("ingest", [_event_fields(e) for e in events])
+        answer = await self._write("ingest", [event_fields(e) for e in events])
         if answer is None:  # every event was new
             return [IngestOutcome(e.id, e.type, len(e.endpoints)) for e in events]
         return [IngestOutcome(*fields) for fields in answer]
@@ -346,7 +337,7 @@ class SQLiteStorage(Storage):
         if not results:
             return {}
         disabled: dict[str, str] = await self._write(
-            "record", [_result_fields(r) for r in results], durable=False)
+            "record", [result_fields(r) for r in results], durable=False)
         return disabled
 
     async def claim(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import pickle
 import select
@@ -48,7 +49,10 @@ from relay.storage.base import PurgeResult, RetryOutcome, disable_after_reason
 from relay.storage.migrations import schema_scripts, too_new
 from relay.storage.queries import COMMIT_SKEW_S, MAX_ID, sort_out_job
 
-__all__ = ["MAX_EVENTS_PER_ROUND", "Writer", "connect", "migrate", "pack", "unpack_frames"]
+__all__ = [
+    "MAX_EVENTS_PER_ROUND", "Writer", "connect", "event_fields", "migrate", "pack",
+    "result_fields", "unpack_frames",
+]
 
 MAX_EVENTS_PER_ROUND = 5000
 MAX_ROWS_PER_INSERT = 256
@@ -56,6 +60,14 @@ _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 _HEADER = struct.Struct("<I")
 
 Job = tuple[str, tuple[Any, ...], bool]
+# `NewEvent` and `AttemptResult` cross the pipe as plain tuples of their fields,
+# which pickle at C speed (a slots dataclass goes through Python-level
+# __getstate__/__setstate__); the writer rebuilds them positionally.
+event_fields = operator.attrgetter("id", "type", "body", "endpoints", "received_at", "keyed")
+result_fields = operator.attrgetter(
+    "delivery_id", "endpoint", "attempt", "started_at", "duration_ms", "status_code",
+    "response_body", "error", "request_headers", "new_status", "next_attempt_at", "counts",
+    "disable_reason", "disable_after_s")
 
 
 # -- frames ------------------------------------------------------------------------------
@@ -150,6 +162,10 @@ class Writer:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._synchronous_full = True
+        # The paused or disabled endpoints, read once per change, not once per round.
+        # Every write goes through this process, and each op that pauses,
+        # resumes or disables an endpoint clears it; so does a failed round.
+        self._held: set[str] | None = None
         self._ops: dict[str, Callable[..., Any]] = {
             name[3:]: getattr(self, name) for name in dir(self) if name.startswith("op_")
         }
@@ -184,6 +200,7 @@ class Writer:
                     results[i] = self._ops[op](*args)
             db.execute("COMMIT")
         except BaseException:
+            self._held = None  # a rolled-back pause or disable must not stay cached
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             raise
@@ -196,45 +213,51 @@ class Writer:
         """Store each job's events; per job, None when all were new, else every outcome.
 
         A job is all or nothing: one conflicting id stores none of its events.
+        A job is a list of `NewEvent` field tuples. Only events whose id came from
+        the client (keyed) can already exist; a job without one skips the check.
         """
-        db = self.db
-        parsed = [[NewEvent(*fields) for fields in job] for job in jobs]
-        keyed = list({e.id for job in parsed for e in job if e.keyed})
+        keyed = list({fields[0] for job in jobs for fields in job if fields[5]})
         stored: dict[str, tuple[bytes, str, int]] = {}
         for start in range(0, len(keyed), _CHUNK):
             chunk = keyed[start:start + _CHUNK]
-            for row in _rows(db,
+            for row in _rows(self.db,
                     "SELECT id, body, type, delivery_count FROM events WHERE id IN "  # noqa: S608
                     f"({','.join('?' * len(chunk))})", chunk):
                 stored[row[0]] = (bytes(row[1]), row[2], row[3])
         event_rows: list[tuple[Any, ...]] = []
         delivery_rows: list[tuple[Any, ...]] = []
         held = self.held_endpoints()
+        pending, on_hold = DeliveryStatus.PENDING.value, DeliveryStatus.HELD.value
         answers: list[list[tuple[Any, ...]] | None] = []
-        for events in parsed:
-            outcomes, fresh = sort_out_job(events, stored)
-            for event in fresh:
-                event_rows.append(
-                    (event.id, event.type, event.body, event.received_at, len(event.endpoints))
-                )
-                for name in event.endpoints:
-                    status = DeliveryStatus.HELD if name in held else DeliveryStatus.PENDING
-                    delivery_rows.append((event.id, name, event.type, status.value,
-                                          event.received_at, event.received_at,
-                                          event.received_at))
-            duplicates = len(fresh) != len(events)
-            answers.append([_outcome_fields(o) for o in outcomes] if duplicates else None)
-        _insert_rows(db, "INSERT INTO events (id, type, body, received_at, delivery_count)",
+        for job in jobs:
+            fresh: Iterable[tuple[Any, ...]] = job
+            answer = None
+            if keyed and any(fields[5] for fields in job):
+                outcomes, accepted = sort_out_job([NewEvent(*fields) for fields in job], stored)
+                if len(accepted) != len(job):
+                    answer = [_outcome_fields(o) for o in outcomes]
+                fresh = [event_fields(e) for e in accepted]
+            answers.append(answer)
+            for event_id, event_type, body, endpoints, received_at, _ in fresh:
+                event_rows.append((event_id, event_type, body, received_at, len(endpoints)))
+                for name in endpoints:
+                    delivery_rows.append((event_id, name, event_type,
+                                          on_hold if name in held else pending,
+                                          received_at, received_at, received_at))
+        _insert_rows(self.db, "INSERT INTO events (id, type, body, received_at, delivery_count)",
                      event_rows)
-        _insert_rows(db, "INSERT INTO deliveries (event_id, endpoint, event_type, status, "
+        _insert_rows(self.db, "INSERT INTO deliveries (event_id, endpoint, event_type, status, "
                      "next_attempt_at, created_at, updated_at)", delivery_rows)
         return answers
 
     def held_endpoints(self) -> set[str]:
-        rows = _rows(self.db,
-            "SELECT name FROM endpoint_state WHERE paused = 1 OR disabled_reason IS NOT NULL"
-        )
-        return {row[0] for row in rows}
+        """Endpoints paused or disabled, cached: only this process changes them."""
+        if self._held is None:
+            rows = _rows(self.db,
+                "SELECT name FROM endpoint_state WHERE paused = 1 OR disabled_reason IS NOT NULL"
+            )
+            self._held = {row[0] for row in rows}
+        return self._held
 
     def _record(self, fields: list[tuple[Any, ...]]) -> dict[str, str]:
         db = self.db
@@ -292,6 +315,7 @@ class Writer:
         return disabled
 
     def _disable(self, name: str, reason: str, now: float) -> None:
+        self._held = None
         self.db.execute(
             "INSERT INTO endpoint_state (name, disabled_reason, disabled_at) VALUES (?1, ?2, ?3) "
             "ON CONFLICT (name) DO UPDATE SET disabled_reason = ?2, disabled_at = ?3",
@@ -400,6 +424,7 @@ class Writer:
     # -- operator actions
 
     def op_pause_endpoint(self, name: str, now: float) -> int:
+        self._held = None
         self.db.execute(
             "INSERT INTO endpoint_state (name, paused) VALUES (?, 1) "
             "ON CONFLICT (name) DO UPDATE SET paused = 1",
@@ -415,6 +440,7 @@ class Writer:
     def op_resume_endpoint(self, name: str, now: float) -> int:
         # A disable is lifted too, and with it the failing streak that caused it,
         # so `disable_after` counts afresh from the next failure.
+        self._held = None
         self.db.execute(
             "UPDATE endpoint_state SET paused = 0, disabled_reason = NULL, "
             "disabled_at = NULL, failing_since = CASE WHEN disabled_reason IS NULL "

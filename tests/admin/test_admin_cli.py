@@ -49,7 +49,8 @@ def test_deliveries_filters_and_paging(states_relay: Ops) -> None:
     assert header.split()[:5] == ["ID", "CREATED", "ENDPOINT", "TYPE", "STATUS"]
     assert len(rows) == 2
     assert all(" broken " in row and " failed " in row for row in rows)
-    assert all("500" in row and "ago" in row for row in rows)
+    # created within the last second on a fast machine, a few seconds ago on a slow one
+    assert all("500" in row and ("ago" in row or "just now" in row) for row in rows)
     first = states_relay.cli("deliveries", "--endpoint", "good", "--limit", "1")
     *_, more = lines(first.out)
     assert more.startswith("more: add --cursor ")
