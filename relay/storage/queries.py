@@ -15,10 +15,13 @@ from relay.models import AttemptRecord, DeliveryStatus, IngestOutcome, NewEvent
 from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats, EventRecord
 
 __all__ = [
+    "AFTER",
     "ATTEMPT_COLUMNS",
     "COMMIT_SKEW_S",
     "DELIVERY_COLUMNS",
     "EVENT_COLUMNS",
+    "FIFO_HEAD_ID",
+    "ID_AT_TIME",
     "MAX_ID",
     "QUEUED_STATUSES",
     "READYZ_ROW",
@@ -43,6 +46,39 @@ DELIVERY_COLUMNS = (
 )
 READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
 MAX_ID = 2**63 - 1
+
+
+# -- SQLite only: what replaces the indexes its schema does not keep (0003) -----------
+
+# The smallest id whose creation time is not before ?1, as bounds that need no
+# index on created_at: a binary search over the rowid, one seek per step.
+# Returns (lo, hi): every delivery with id < lo was created before ?1 + skew,
+# every delivery with id >= hi at or after ?1 - skew (ids grow with commit
+# time, and a delivery is committed within COMMIT_SKEW_S of its creation).
+ID_AT_TIME = """
+WITH RECURSIVE step(lo, hi) AS (
+    SELECT coalesce((SELECT min(id) FROM deliveries), 0),
+           coalesce((SELECT max(id) FROM deliveries), 0) + 1
+    UNION ALL
+    SELECT CASE WHEN probe.created_at < ?1 THEN probe.id + 1 ELSE step.lo END,
+           CASE WHEN probe.created_at < ?1 THEN step.hi ELSE (step.lo + step.hi) / 2 END
+    FROM step JOIN deliveries AS probe
+        ON probe.id = (SELECT min(id) FROM deliveries WHERE id >= (step.lo + step.hi) / 2)
+    WHERE step.lo < step.hi
+)
+SELECT max(lo), min(hi) FROM step
+"""
+# A time bound a hair later than `until`, so that "created at or after" becomes "after".
+AFTER = 1e-6
+
+# The id of the head of endpoint ?1's fifo queue: its oldest unfinished delivery,
+# three seeks into deliveries_endpoint_status_id (one per unfinished status).
+FIFO_HEAD_ID = (
+    "(SELECT min(head) FROM ("
+    "SELECT min(id) AS head FROM deliveries WHERE endpoint = ?1 AND status = 'pending' "
+    "UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = ?1 AND status = 'scheduled' "
+    "UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = ?1 AND status = 'delivering'))"
+)
 
 
 ATTEMPT_COLUMNS = (

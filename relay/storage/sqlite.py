@@ -51,13 +51,15 @@ from relay.storage.base import (
     Storage,
 )
 from relay.storage.queries import (
+    AFTER,
     ATTEMPT_COLUMNS,
     COMMIT_SKEW_S,
     DELIVERY_COLUMNS,
     EVENT_COLUMNS,
+    FIFO_HEAD_ID,
+    ID_AT_TIME,
     QUEUED_STATUSES,
     READYZ_ROW,
-    UNFINISHED,
     attempt_record,
     delivery_list_query,
     delivery_record,
@@ -352,9 +354,8 @@ class SQLiteStorage(Storage):
         try:
             if fifo:
                 rows = await _fetchall(reader,
-                    "SELECT status, next_attempt_at FROM deliveries WHERE endpoint = ? "
-                    "AND status IN ('pending', 'scheduled', 'delivering') ORDER BY id LIMIT 1",
-                    (endpoint,),
+                    "SELECT status, next_attempt_at FROM deliveries "  # noqa: S608
+                    f"WHERE id = {FIFO_HEAD_ID}", (endpoint,),
                 )
                 if not rows or rows[0][0] == "delivering":
                     return None
@@ -413,20 +414,14 @@ class SQLiteStorage(Storage):
 
     async def list_deliveries(self, where: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
         low_id = high_id = None
+        # Time filters become exclusive id bounds (no index on created_at); the
+        # exact times are still checked row by row.
         if where.since is not None:
-            # A delivery created before since - skew was committed before any created
-            # at or after since, so its id is a safe exclusive lower bound.
-            rows = await self._query(
-                "SELECT id FROM deliveries WHERE created_at < ? ORDER BY created_at DESC LIMIT 1",
-                (where.since - COMMIT_SKEW_S,),
-            )
-            low_id = rows[0][0] if rows else None
+            rows = await self._query(ID_AT_TIME, (where.since - COMMIT_SKEW_S,))
+            low_id = rows[0][0] - 1
         if where.until is not None:
-            rows = await self._query(
-                "SELECT id FROM deliveries WHERE created_at > ? ORDER BY created_at LIMIT 1",
-                (where.until + COMMIT_SKEW_S,),
-            )
-            high_id = rows[0][0] if rows else None
+            rows = await self._query(ID_AT_TIME, (where.until + COMMIT_SKEW_S + AFTER,))
+            high_id = rows[0][1]
         sql, params = delivery_list_query(where, limit, low_id, high_id)
         return [delivery_record(row) for row in await self._query(sql, params)]
 
@@ -450,8 +445,9 @@ class SQLiteStorage(Storage):
 
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         rows = await self._query(
-            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE event_id = ? "  # noqa: S608
-            "ORDER BY id",
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id BETWEEN "  # noqa: S608
+            "(SELECT first_delivery_id FROM events WHERE id = ?1) AND "
+            "(SELECT last_delivery_id FROM events WHERE id = ?1) AND event_id = ?1 ORDER BY id",
             (event_id,),
         )
         return [delivery_record(row) for row in rows]
@@ -502,8 +498,7 @@ class SQLiteStorage(Storage):
             if not any(depth.get((name, s)) for s in ("pending", "scheduled", "delivering")):
                 continue
             rows = await self._query(
-                "SELECT created_at FROM deliveries WHERE endpoint = ? "  # noqa: S608
-                f"AND status IN {UNFINISHED} ORDER BY id LIMIT 1",
+                f"SELECT created_at FROM deliveries WHERE id = {FIFO_HEAD_ID}",  # noqa: S608
                 (name,),
             )
             if rows:

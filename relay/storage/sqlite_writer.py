@@ -47,7 +47,13 @@ from relay.models import (
 )
 from relay.storage.base import PurgeResult, RetryOutcome, disable_after_reason
 from relay.storage.migrations import schema_scripts, too_new
-from relay.storage.queries import COMMIT_SKEW_S, MAX_ID, sort_out_job
+from relay.storage.queries import (
+    AFTER,
+    COMMIT_SKEW_S,
+    FIFO_HEAD_ID,
+    ID_AT_TIME,
+    sort_out_job,
+)
 
 __all__ = [
     "MAX_EVENTS_PER_ROUND", "Writer", "connect", "event_fields", "migrate", "pack",
@@ -142,15 +148,22 @@ def _rows(db: sqlite3.Connection, sql: str, params: Any = ()) -> list[Any]:
     return db.execute(sql, params).fetchall()
 
 
-def _insert_rows(db: sqlite3.Connection, into: str, rows: Sequence[Sequence[Any]]) -> None:
-    """INSERT `rows` with one multi-row statement per 256 rows, not one step per row."""
+def _insert_rows(db: sqlite3.Connection, into: str, rows: Sequence[Sequence[Any]]) -> int:
+    """INSERT `rows` with one multi-row statement per 256 rows; the last rowid.
+
+    One statement per 256 rows, not one step per row. The rows get
+    consecutive rowids in their order: this process is the only writer.
+    """
     if not rows:
-        return
+        return 0
     one = "(" + ",".join("?" * len(rows[0])) + ")"
+    last = 0
     for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
         chunk = rows[start:start + MAX_ROWS_PER_INSERT]
-        db.execute(f"{into} VALUES {','.join([one] * len(chunk))}",
-                   [value for row in chunk for value in row])
+        cursor = db.execute(f"{into} VALUES {','.join([one] * len(chunk))}",
+                            [value for row in chunk for value in row])
+        last = cursor.lastrowid or 0
+    return last
 
 
 # -- the writes --------------------------------------------------------------------------
@@ -224,7 +237,7 @@ class Writer:
                     "SELECT id, body, type, delivery_count FROM events WHERE id IN "  # noqa: S608
                     f"({','.join('?' * len(chunk))})", chunk):
                 stored[row[0]] = (bytes(row[1]), row[2], row[3])
-        event_rows: list[tuple[Any, ...]] = []
+        event_rows: list[list[Any]] = []
         delivery_rows: list[tuple[Any, ...]] = []
         held = self.held_endpoints()
         pending, on_hold = DeliveryStatus.PENDING.value, DeliveryStatus.HELD.value
@@ -239,15 +252,23 @@ class Writer:
                 fresh = [event_fields(e) for e in accepted]
             answers.append(answer)
             for event_id, event_type, body, endpoints, received_at, _ in fresh:
-                event_rows.append((event_id, event_type, body, received_at, len(endpoints)))
+                event_rows.append([event_id, event_type, body, received_at, len(endpoints),
+                                   None, None])
                 for name in endpoints:
                     delivery_rows.append((event_id, name, event_type,
                                           on_hold if name in held else pending,
                                           received_at, received_at, received_at))
-        _insert_rows(self.db, "INSERT INTO events (id, type, body, received_at, delivery_count)",
-                     event_rows)
-        _insert_rows(self.db, "INSERT INTO deliveries (event_id, endpoint, event_type, status, "
-                     "next_attempt_at, created_at, updated_at)", delivery_rows)
+        # Deliveries first: each multi-row INSERT numbers its rows consecutively,
+        # so every event learns the id range of its deliveries (0003).
+        last_id = _insert_rows(self.db, "INSERT INTO deliveries (event_id, endpoint, event_type, "
+                               "status, next_attempt_at, created_at, updated_at)", delivery_rows)
+        next_id = last_id - len(delivery_rows) + 1
+        for row in event_rows:
+            if row[4]:
+                row[5], row[6] = next_id, next_id + row[4] - 1
+                next_id += row[4]
+        _insert_rows(self.db, "INSERT INTO events (id, type, body, received_at, delivery_count, "
+                     "first_delivery_id, last_delivery_id)", event_rows)
         return answers
 
     def held_endpoints(self) -> set[str]:
@@ -334,10 +355,9 @@ class Writer:
         db = self.db
         if fifo:
             rows = _rows(db,
-                "SELECT d.id, d.event_id, d.event_type, e.body, d.attempts, d.status, "
+                "SELECT d.id, d.event_id, d.event_type, e.body, d.attempts, d.status, "  # noqa: S608
                 "d.next_attempt_at FROM deliveries d JOIN events e ON e.id = d.event_id "
-                "WHERE d.endpoint = ? AND d.status IN ('pending', 'scheduled', 'delivering') "
-                "ORDER BY d.id LIMIT 1",
+                f"WHERE d.id = {FIFO_HEAD_ID}",
                 (endpoint,),
             )
             rows = [r for r in rows if r[5] != "delivering" and r[6] <= now]
@@ -491,11 +511,7 @@ class Writer:
         db = self.db
         # Deliveries created after cutoff + skew were committed after every one
         # created before cutoff: the walk can stop below the first of them.
-        first_young = _rows(db,
-            "SELECT id FROM deliveries WHERE created_at > ? ORDER BY created_at LIMIT 1",
-            (cutoff + COMMIT_SKEW_S,),
-        )
-        stop = first_young[0][0] if first_young else MAX_ID
+        stop = _rows(db, ID_AT_TIME, (cutoff + COMMIT_SKEW_S + AFTER,))[0][1]
         rows = _rows(db,
             "SELECT id, event_id, status, updated_at FROM deliveries "
             "WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
@@ -517,7 +533,9 @@ class Writer:
             event_ids = sorted({e for _, e in doomed})
             cursor = db.execute(
                 f"DELETE FROM events WHERE id IN ({','.join('?' * len(event_ids))}) "  # noqa: S608
-                "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id BETWEEN "
+                "events.first_delivery_id AND events.last_delivery_id "
+                "AND d.event_id = events.id)",
                 event_ids,
             )
             events = cursor.rowcount

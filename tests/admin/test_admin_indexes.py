@@ -11,7 +11,7 @@ import pytest
 
 from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter
-from relay.storage.queries import delivery_list_query
+from relay.storage.queries import FIFO_HEAD_ID, ID_AT_TIME, delivery_list_query
 from relay.storage.sqlite import SQLiteStorage
 
 
@@ -71,10 +71,6 @@ def test_no_filter_reads_the_table_backwards_without_sorting(db: sqlite3.Connect
 
 
 @pytest.mark.parametrize(("sql", "index"), [
-    ("SELECT id FROM deliveries WHERE created_at < ? ORDER BY created_at DESC LIMIT 1",
-     "deliveries_created_at"),
-    ("SELECT id FROM deliveries WHERE created_at > ? ORDER BY created_at LIMIT 1",
-     "deliveries_created_at"),
     ("SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = ? "
      "GROUP BY endpoint, status", "COVERING INDEX deliveries_endpoint_status_id"),
     ("SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint IN (?, ?) AND status "
@@ -92,13 +88,34 @@ def test_time_bounds_counts_and_retention_use_indexes(
     assert index in text, text
 
 
+def test_a_time_becomes_an_id_bound_by_seeks_not_scans(db: sqlite3.Connection) -> None:
+    """The binary search behind since/until and retention only seeks the rowid."""
+    text = plan(db, ID_AT_TIME, (1.0,))
+    assert "SCAN deliveries" not in text, text
+    assert "SEARCH probe USING INTEGER PRIMARY KEY (rowid=?)" in text, text
+
+
+@pytest.mark.parametrize("sql", [
+    f"SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = {FIFO_HEAD_ID}",
+    f"SELECT status, next_attempt_at FROM deliveries WHERE id = {FIFO_HEAD_ID}",
+])
+def test_a_fifo_head_is_three_index_seeks(db: sqlite3.Connection, sql: str) -> None:
+    """A fifo lane's head: one seek per unfinished status, not a walk of its rows."""
+    text = plan(db, sql, ("a",))
+    assert text.count("SEARCH deliveries USING COVERING INDEX deliveries_endpoint_status_id "
+                      "(endpoint=? AND status=?)") == 3, text
+    assert "SCAN" not in text and "TEMP B-TREE" not in text, text
+
+
+def test_an_events_deliveries_are_a_rowid_range(db: sqlite3.Connection) -> None:
+    """GET /v1/events/{id} and retention find an event's deliveries by its id range."""
+    text = plan(db, "SELECT id FROM deliveries WHERE id BETWEEN (SELECT first_delivery_id "
+                "FROM events WHERE id = ?1) AND (SELECT last_delivery_id FROM events "
+                "WHERE id = ?1) AND event_id = ?1", ("x",))
+    assert text.startswith("SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")
+
+
 @pytest.mark.parametrize(("sql", "index"), [
-    # a fifo lane's head and next due time: the small partial index, not all of its rows
-    ("SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.endpoint = ? "
-     "AND d.status IN ('pending', 'scheduled', 'delivering') ORDER BY d.id LIMIT 1",
-     "deliveries_unfinished"),
-    ("SELECT status, next_attempt_at FROM deliveries WHERE endpoint = ? AND status IN "
-     "('pending', 'scheduled', 'delivering') ORDER BY id LIMIT 1", "deliveries_unfinished"),
     ("SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.endpoint = ? "
      "AND d.status IN ('pending', 'scheduled') AND d.next_attempt_at <= ? "
      "ORDER BY d.next_attempt_at LIMIT ?", "deliveries_due"),
@@ -107,12 +124,12 @@ def test_time_bounds_counts_and_retention_use_indexes(
 ])
 def test_the_lanes_keep_their_partial_indexes(db: sqlite3.Connection, sql: str,
                                               index: str) -> None:
-    """The admin indexes do not steal the delivery lanes' queries (same shape, newer)."""
+    """The admin indexes do not steal the claims' queries from the partial index."""
     text = plan(db, sql, tuple("a" if i == 0 else 1.0 for i in range(sql.count("?"))))
     assert index in text, text
 
 
-def test_the_migration_is_recorded(db: sqlite3.Connection) -> None:
-    """0002 is applied once, after 0001."""
+def test_the_migrations_are_recorded(db: sqlite3.Connection) -> None:
+    """Each schema file is applied once, in order."""
     versions = [row[0] for row in db.execute("SELECT version FROM schema_version ORDER BY 1")]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
