@@ -193,12 +193,16 @@ class RelayMetrics:
     def observe_ingest(self, events: Sequence[NewEvent], outcomes: Sequence[IngestOutcome],
                        catalog: Sequence[str] | None = None) -> None:
         """Count the events a commit stored; duplicates and refused conflicts are not new."""
-        if any(o.conflict for o in outcomes):
-            return  # all or nothing: a conflicting call stored none of its events
+        for outcome in outcomes:
+            if outcome.conflict:
+                return  # all or nothing: a conflicting call stored none of its events
         counts = self._ingested.counts
+        known = self._types
         for event, outcome in zip(events, outcomes, strict=True):
             if not outcome.duplicate:
-                label = self._type_label(event.type, catalog)
+                label = event.type
+                if catalog is not None or label not in known:
+                    label = self._type_label(label, catalog)
                 counts[label] = counts.get(label, 0) + 1
 
     def observe_attempt(self, result: AttemptResult) -> None:

@@ -1,8 +1,9 @@
 """The records the relay stores and passes between ingest, storage and delivery.
 
-Plain frozen dataclasses with slots: they cross the storage interface, so they
-hold only values (no connections, no driver types), which is what lets the
-SQLite and PostgreSQL backends be swapped without touching ingest or delivery.
+Plain dataclasses with slots (frozen where they are not made per event or per
+attempt): they cross the storage interface, so they hold only values (no
+connections, no driver types), which is what lets the SQLite and PostgreSQL
+backends be swapped without touching ingest or delivery.
 Times are Unix seconds as floats.
 """
 
@@ -53,7 +54,12 @@ def new_event_id(now: float | None = None) -> str:
     return f"evt_{millis:012x}{_random_hex.pop()}"
 
 
-@dataclass(frozen=True, slots=True)
+# The records made for every event and every attempt (NewEvent, IngestOutcome,
+# ClaimedDelivery, AttemptResult, and the sender's SendResult) are not frozen:
+# a frozen dataclass sets each field through object.__setattr__, which made
+# their construction 2-7 times slower, thousands of times a second. Treat them
+# as read-only all the same.
+@dataclass(slots=True)
 class NewEvent:
     """An event accepted by ingest, not yet stored."""
 
@@ -65,7 +71,7 @@ class NewEvent:
     keyed: bool  # the id came from the client, so a duplicate must be detected
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IngestOutcome:
     """What storing one event did: the answer ingest gives for it."""
 
@@ -76,11 +82,6 @@ class IngestOutcome:
     conflict: bool = False  # the id exists with a different body
 
 
-# The records the delivery loop makes for every attempt (ClaimedDelivery,
-# AttemptResult, and the sender's SendResult) are not frozen: a frozen
-# dataclass sets each field through object.__setattr__, which made their
-# construction 2-7 times slower, thousands of times a second. Treat them as
-# read-only all the same.
 @dataclass(slots=True)
 class ClaimedDelivery:
     """A delivery a worker now owns until `lease_until`, with what it needs to send it."""

@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import structlog
 from starlette.applications import Starlette
@@ -22,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from relay import __version__
 from relay.config import Config, load_config, redact_url
@@ -119,10 +118,7 @@ class RelayApp(Starlette):
     routing) were a third of it. Every other route goes through Starlette.
     """
 
-    ingest_paths: ClassVar[dict[str, ASGIApp]] = {
-        "/v1/events": IngestEndpoint(batch=False),
-        "/v1/events/batch": IngestEndpoint(batch=True),
-    }
+    ingest_paths: dict[str, IngestEndpoint]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -185,4 +181,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.relay = state
+    app.ingest_paths = {
+        "/v1/events": IngestEndpoint(state, batch=False),
+        "/v1/events/batch": IngestEndpoint(state, batch=True),
+    }
     return app

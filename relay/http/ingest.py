@@ -296,11 +296,12 @@ _JSON_HEADER = (b"content-type", b"application/json")
 class IngestEndpoint:
     """The ASGI callable behind POST /v1/events (`batch=False`) and /v1/events/batch."""
 
-    def __init__(self, batch: bool) -> None:
+    def __init__(self, state: RelayState, batch: bool) -> None:
+        self.state = state
         self.batch = batch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state: RelayState = scope["app"].state.relay
+        state = self.state
         try:
             if scope["method"] != "POST":
                 raise Problem(405, "method-not-allowed",
@@ -315,7 +316,16 @@ class IngestEndpoint:
             if self.batch:
                 status, answer = await self._batch(state, body, headers)
             else:
-                status, answer = await self._one(state, body, headers)
+                # One event, inline: a coroutine fewer to suspend and resume.
+                event = parse_event(body, _loads(body), headers, state, state.clock())
+                outcome = (await store_events(state, [event]))[0]
+                if outcome.conflict:
+                    raise Problem(409, "idempotency-conflict",
+                                  f"an event with id {outcome.id!r} was already received "
+                                  "with a different body; use a new Idempotency-Key for a "
+                                  "new event", id=outcome.id)
+                status = 200 if outcome.duplicate else 202
+                answer = _outcome_json(outcome)
         except ClientGone:
             return
         except Problem as problem:
@@ -332,17 +342,6 @@ class IngestEndpoint:
         await send({"type": "http.response.start", "status": status,
                     "headers": [_JSON_HEADER, (b"content-length", b"%d" % len(data))]})
         await send({"type": "http.response.body", "body": data})
-
-    async def _one(self, state: RelayState, body: bytes,
-                   headers: IngestHeaders) -> tuple[int, str]:
-        event = parse_event(body, _loads(body), headers, state, state.clock())
-        outcome = (await store_events(state, [event]))[0]
-        if outcome.conflict:
-            raise Problem(409, "idempotency-conflict",
-                          f"an event with id {outcome.id!r} was already received with a "
-                          "different body; use a new Idempotency-Key for a new event",
-                          id=outcome.id)
-        return (200 if outcome.duplicate else 202), _outcome_json(outcome)
 
     async def _batch(self, state: RelayState, body: bytes,
                      headers: IngestHeaders) -> tuple[int, str]:

@@ -64,6 +64,9 @@ MAX_EVENTS_PER_ROUND = 5000
 MAX_ROWS_PER_INSERT = 256
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 _HEADER = struct.Struct("<I")
+# Reads of the pipe: small enough for malloc's heap (a 1 MiB read cost an mmap
+# and an munmap every time), large enough for a round of ingests in one call.
+_READ_SIZE = 1 << 16
 
 Job = tuple[str, tuple[Any, ...], bool]
 # `NewEvent` and `AttemptResult` cross the pipe as plain tuples of their fields,
@@ -88,13 +91,14 @@ def unpack_frames(buffer: bytearray) -> list[Any]:
     """Remove and return every complete frame at the start of `buffer`."""
     messages = []
     offset = 0
-    while len(buffer) - offset >= 4:
-        (size,) = _HEADER.unpack_from(buffer, offset)
-        if len(buffer) - offset - 4 < size:
-            break
-        # Frames come only from the other end of a private pipe: our own process.
-        messages.append(pickle.loads(buffer[offset + 4:offset + 4 + size]))  # noqa: S301
-        offset += 4 + size
+    with memoryview(buffer) as view:  # slices without copies; released before the resize
+        while len(buffer) - offset >= 4:
+            (size,) = _HEADER.unpack_from(buffer, offset)
+            if len(buffer) - offset - 4 < size:
+                break
+            # Frames come only from the other end of a private pipe: our own process.
+            messages.append(pickle.loads(view[offset + 4:offset + 4 + size]))  # noqa: S301
+            offset += 4 + size
     del buffer[:offset]
     return messages
 
@@ -600,15 +604,13 @@ def serve(path: str, infd: int = 0, outfd: int = 1) -> int:
     tune_gc()
     buffer = bytearray()
     while True:
-        chunk = os.read(infd, 1 << 20)
+        chunk = os.read(infd, _READ_SIZE)
         if not chunk:
             break  # the relay closed the pipe or died
         buffer += chunk
-        # Take everything already waiting too: it all joins the next round.
-        while select.select([infd], [], [], 0)[0]:
-            chunk = os.read(infd, 1 << 20)
-            if not chunk:
-                break
+        # A full read may have left more waiting: it all joins the next round.
+        while len(chunk) == _READ_SIZE and select.select([infd], [], [], 0)[0]:
+            chunk = os.read(infd, _READ_SIZE)
             buffer += chunk
         replies: list[bytes] = []
         for batches in _rounds(unpack_frames(buffer)):
