@@ -1,7 +1,8 @@
 """Capacity limits for delivery: the global concurrency pool and per-endpoint rate.
 
 Both are plain in-process counters, awaited by an endpoint's lane before it
-claims work, so a limit never holds a claimed delivery waiting in memory.
+claims work; a slot an attempt frees goes straight to its lane's next claimed
+delivery only while no other lane waits for one (`Slots.waiting`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Slots:
     def __init__(self, size: int) -> None:
         self.size = size
         self.used = 0
+        self.waiting = 0  # lanes waiting in acquire(): a freed slot is theirs
         self._freed = asyncio.Event()
 
     @property
@@ -31,9 +33,14 @@ class Slots:
 
     async def acquire(self, wanted: int) -> int:
         """Take between 1 and `wanted` slots, waiting only while none is free."""
-        while self.available == 0:
-            self._freed.clear()
-            await self._freed.wait()
+        if self.available == 0:
+            self.waiting += 1
+            try:
+                while self.available == 0:
+                    self._freed.clear()
+                    await self._freed.wait()
+            finally:
+                self.waiting -= 1
         taken = min(wanted, self.available)
         self.used += taken
         return taken

@@ -393,8 +393,9 @@ class Writer:
 
     def op_recover_interrupted(self, now: float) -> int:
         rows = _rows(self.db, "SELECT id, attempts FROM deliveries WHERE status = 'delivering'")
-        self._requeue_interrupted([(r[0], r[1]) for r in rows], now,
-                                  "interrupted: the relay stopped during this attempt")
+        self._requeue_interrupted(
+            [(r[0], r[1]) for r in rows], now,
+            "interrupted: the relay stopped during this attempt or just before it")
         return len(rows)
 
     def op_reap_expired_leases(self, now: float) -> int:
