@@ -10,6 +10,7 @@ on the hot path.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets as _secrets
@@ -70,7 +71,7 @@ class Signer:
                 mac = base.copy()
                 mac.update(prefix)
                 mac.update(body)
-                signatures.append("v1," + base64.b64encode(mac.digest()).decode())
+                signatures.append("v1," + binascii.b2a_base64(mac.digest(), newline=False).decode())
             headers[sig_name] = " ".join(signatures)
         else:
             mac = self._hmacs[0].copy()

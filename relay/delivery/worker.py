@@ -26,7 +26,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -62,13 +62,16 @@ class _Runtime:
     signer: Signer
     bucket: TokenBucket | None
     held_reason: str | None = None  # paused or disabled: the lane claims nothing
-    # The names, as sent, of this endpoint's headers that carry a signature.
-    secret_headers: tuple[str, ...] = ()
+    # What the headers that carry a signature are stored as (`mask`). Every
+    # attempt of an endpoint sends the same header names, and a masked value
+    # keeps only the scheme prefixes, so this is the same for all of them.
+    masked: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = [*(name for name, _ in self.endpoint.headers),
-                 *(n for n in HEADER_NAMES[self.signer.scheme] if n is not None)]
-        self.secret_headers = tuple(n for n in names if n.lower() in _SIGNATURE_HEADERS)
+        sample = dict(self.endpoint.headers)
+        sample.update(self.signer.headers("evt_sample", "sample.type", 0, b""))
+        self.masked = {name: mask(value) for name, value in sample.items()
+                       if name.lower() in _SIGNATURE_HEADERS}
 
 
 class Lane:
@@ -437,7 +440,7 @@ class Dispatcher:
     def _result(self, claimed: ClaimedDelivery, runtime: _Runtime, started: float,
                 sent: SendResult, headers: dict[str, str]) -> AttemptResult:
         endpoint = runtime.endpoint
-        masked = mask(headers, runtime.secret_headers)
+        masked = {**headers, **runtime.masked}
         code = sent.status
         if code is not None and 200 <= code < 300 and sent.error is None and not sent.permanent:
             # The common case, without the retry policy's general path.
@@ -484,7 +487,7 @@ class Dispatcher:
             delivery_id=claimed.id, endpoint=claimed.endpoint, attempt=claimed.attempt,
             started_at=started, duration_ms=(now - started) * 1000, status_code=None,
             response_body=b"", error="interrupted: the relay shut down during this attempt",
-            request_headers=mask(headers, runtime.secret_headers),
+            request_headers={**headers, **runtime.masked},
             new_status=DeliveryStatus.PENDING,
             next_attempt_at=now, counts=False,
         )
@@ -546,19 +549,7 @@ def _outcome_fields(result: AttemptResult) -> dict[str, object]:
 
 
 
-def mask(headers: dict[str, str], names: Iterable[str]) -> dict[str, str]:
-    """The request headers as stored for operators: signatures cut to their scheme prefix.
-
-    `names` are the signature headers' names as they appear in `headers`,
-    known per endpoint (`_Runtime.secret_headers`), so no name is lowercased
-    and compared on every attempt.
-    """
-    masked = dict(headers)
-    for name in names:
-        value = masked.get(name)
-        if value is not None:
-            masked[name] = " ".join(
-                (part.split(",", 1)[0] + ",…") if "," in part else "…"
-                for part in value.split(" ")
-            )
-    return masked
+def mask(value: str) -> str:
+    """A signature header as stored for operators: each signature cut to its scheme prefix."""
+    return " ".join((part.split(",", 1)[0] + ",…") if "," in part else "…"
+                    for part in value.split(" "))

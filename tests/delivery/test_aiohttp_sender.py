@@ -64,7 +64,7 @@ async def test_posts_the_body_byte_for_byte_with_the_relay_headers(
     assert request.headers["User-Agent"] == f"relay/{__version__}"
     assert request.headers["X-Team"] == "licensing"
     assert request.headers["webhook-id"] == "evt_1"
-    assert "Accept-Encoding" not in request.headers
+    assert request.headers["Accept-Encoding"] == "identity"  # recorded raw, so never compressed
     assert "Cookie" not in request.headers
 
 
