@@ -72,6 +72,28 @@ def test_type_header_and_custom_fields(
     receiver.wait_for(3)
 
 
+def test_the_parse_reads_json_as_the_standard_library_does(
+    make_relay: Callable[..., RelayThread], receiver: Receiver
+) -> None:
+    """Ids past 64 bits stay exact, lone surrogates parse, NaN and bad UTF-8 are refused."""
+    relay = make_relay(endpoint_yaml("all", receiver.url), extra="ingest: {id_field: eventId}\n")
+    big = relay.post(b'{"type": "order.created", "eventId": 123456789012345678901234567890}')
+    assert big.status_code == 202 and big.json()["id"] == "123456789012345678901234567890"
+    fractional = relay.post(b'{"type": "order.created", "eventId": 1.5}')
+    assert fractional.status_code == 400
+    assert fractional.json()["type"] == "urn:relay:problem:invalid-idempotency-key"
+    surrogate = b'{"type": "license.created", "note": "\\ud800"}'
+    assert relay.post(surrogate).status_code == 202
+    for bad, words in ((b'{"type": "a.b", "n": NaN}', "NaN is not valid JSON"),
+                       (b'{"type": "a.b", "n": "\xff"}', "not UTF-8 at byte"),
+                       (b'{"type": "a.b",}', "Expecting property name")):
+        problem = relay.post(bad).json()
+        assert problem["type"] == "urn:relay:problem:invalid-json" and words in problem["detail"]
+    delivered = receiver.wait_for(2)
+    assert {r.body for r in delivered} == {
+        b'{"type": "order.created", "eventId": 123456789012345678901234567890}', surrogate}
+
+
 def test_idempotency_key_gives_one_delivery(relay: RelayThread, receiver: Receiver) -> None:
     """The same key and body twice: one event, one delivery, the second answer says duplicate."""
     body = b'{"type": "license.activated", "data": {"machine": "m-1"}}'

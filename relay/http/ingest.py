@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import structlog
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -222,7 +223,25 @@ def _invalid(exc: Exception) -> Problem:
     return Problem(400, "invalid-json", f"the body is not valid JSON: {detail}")
 
 
-def _loads(body: bytes) -> Any:
+def _loads(body: bytes, id_field: str | None = None) -> Any:
+    """The parsed event: orjson's parse when it agrees with the standard library's.
+
+    orjson parses a 1 KiB event in a quarter of the time, and this is the one
+    parse of the hot path. The standard library stays the reference: it parses
+    what orjson refuses (lone surrogates, the deepest nesting), words every
+    error, and reads the event again when the id field came out a float,
+    since orjson reads integers past 64 bits as floats.
+    """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _stdlib_loads(body)
+    if id_field is not None and type(value) is dict and type(value.get(id_field)) is float:
+        return _stdlib_loads(body)
+    return value
+
+
+def _stdlib_loads(body: bytes) -> Any:
     try:
         return _DECODER.decode(_text(body))
     except (ValueError, RecursionError) as exc:
@@ -317,7 +336,8 @@ class IngestEndpoint:
                 status, answer = await self._batch(state, body, headers)
             else:
                 # One event, inline: a coroutine fewer to suspend and resume.
-                event = parse_event(body, _loads(body), headers, state, state.clock())
+                event = parse_event(body, _loads(body, ingest.id_field), headers, state,
+                                    state.clock())
                 outcome = (await store_events(state, [event]))[0]
                 if outcome.conflict:
                     raise Problem(409, "idempotency-conflict",
