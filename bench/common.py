@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -123,6 +124,39 @@ def wrk(url: str, script: Path, seconds: float, connections: int = 64, threads: 
     if not match:
         raise RuntimeError(f"cannot read wrk output:\n{out}")
     return float(match.group(1))
+
+
+def delivery_rate(db: Path, total: int, timeout_s: float = 600.0) -> float:
+    """Deliveries/s of a relay now running on `db` (a fresh one), until `total` attempts.
+
+    Counted from the attempts table's rowid (one seek per poll, where counting
+    delivered rows would walk an index and steal CPU from the run). Attempts
+    made before the call, while the relay was starting, are not credited to
+    the timed window. Every attempt must end delivered (the receiver answers
+    200): that is checked at the end.
+    """
+    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        def attempts() -> int:
+            return int(reader.execute("SELECT coalesce(max(id), 0) FROM attempts").fetchone()[0])
+
+        started = time.perf_counter()
+        first = attempts()
+        deadline = started + timeout_s
+        while attempts() < total:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{total:,} deliveries were not made in {timeout_s:g}s")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        # An attempt's row commits with its delivery's new state; a fresh
+        # database numbers its attempts from 1.
+        delivered = reader.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'delivered'").fetchone()[0]
+        if delivered < total:
+            raise RuntimeError("some attempts did not end delivered: is the receiver up?")
+        return (total - first) / elapsed
+    finally:
+        reader.close()
 
 
 def tree_memory_mb(pid: int, field: str) -> float:

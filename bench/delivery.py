@@ -21,7 +21,7 @@ import aiohttp
 import httpx
 import uvloop
 
-from bench.common import PYTHON, Figures, free_port, process, report, workdir
+from bench.common import PYTHON, Figures, delivery_rate, free_port, process, report, workdir
 from bench.ingest import EVENT
 from bench.nginx import nginx
 
@@ -95,18 +95,14 @@ def fill_backlog(folder: Path, config: Path, port: int, count: int) -> None:
 
 
 def drain(folder: Path, config: Path, port: int, count: int) -> float:
-    """Start the relay on a full backlog and time it until every delivery is delivered."""
-    db = sqlite3.connect(f"file:{folder / 'relay.db'}?mode=ro", uri=True)
-    query = "SELECT count(*) FROM deliveries WHERE status = 'delivered'"
-    before = db.execute(query).fetchone()[0]
+    """Start the relay on a full backlog of `count`; deliveries/s until all are made.
+
+    Timed from when the relay answers /healthz; what it delivered before that
+    is not counted (`bench.common.delivery_rate`).
+    """
     with process([PYTHON, "-m", "relay", "run", "-c", str(config)],
                  ready_url=f"http://127.0.0.1:{port}/healthz", log=folder / "relay.log"):
-        started = time.perf_counter()
-        while db.execute(query).fetchone()[0] - before < count:
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-    db.close()
-    return count / elapsed
+        return delivery_rate(folder / "relay.db", count)
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:

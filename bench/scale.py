@@ -19,7 +19,16 @@ import sqlite3
 import time
 from pathlib import Path
 
-from bench.common import PYTHON, Figures, free_port, process, report, tree_memory_mb, workdir
+from bench.common import (
+    PYTHON,
+    Figures,
+    delivery_rate,
+    free_port,
+    process,
+    report,
+    tree_memory_mb,
+    workdir,
+)
 from bench.delivery import write_config
 from bench.ingest import EVENT
 from bench.nginx import nginx
@@ -62,16 +71,10 @@ def drain_rate(backlog: int, target: str) -> tuple[float, float]:
     with process([PYTHON, "-m", "relay", "run", "-c", str(config)], ready_url=url):
         pass  # creates the schema
     fill(folder / "relay.db", backlog)
-    reader = sqlite3.connect(f"file:{folder / 'relay.db'}?mode=ro", uri=True)
-    query = "SELECT count(*) FROM deliveries WHERE status = 'delivered'"
     with process([PYTHON, "-m", "relay", "run", "-c", str(config)], ready_url=url,
                  log=folder / "relay.log") as proc:
-        started = time.perf_counter()
-        while reader.execute(query).fetchone()[0] < MEASURED:
-            time.sleep(0.05)
-        rate = MEASURED / (time.perf_counter() - started)
+        rate = delivery_rate(folder / "relay.db", MEASURED)
         rss = tree_memory_mb(proc.pid, "VmHWM")  # a sum of peaks: an upper bound
-    reader.close()
     return rate, rss
 
 
