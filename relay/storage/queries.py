@@ -25,6 +25,7 @@ __all__ = [
     "MAX_ID",
     "QUEUED_STATUSES",
     "READYZ_ROW",
+    "RELEASED_STATUS",
     "UNFINISHED",
     "attempt_record",
     "delivery_list_query",
@@ -46,6 +47,15 @@ DELIVERY_COLUMNS = (
 )
 READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
 MAX_ID = 2**63 - 1
+
+
+# What a claim given back without an attempt becomes: held if its endpoint is
+# paused or disabled meanwhile, else due again as it was (a retry stays one).
+RELEASED_STATUS = (
+    "CASE WHEN EXISTS (SELECT 1 FROM endpoint_state s WHERE s.name = deliveries.endpoint "
+    "AND (s.paused = 1 OR s.disabled_reason IS NOT NULL)) THEN 'held' "
+    "WHEN attempts > 0 THEN 'scheduled' ELSE 'pending' END"
+)
 
 
 # -- SQLite only: what replaces the indexes its schema does not keep (0003) -----------

@@ -52,6 +52,7 @@ from relay.storage.queries import (
     COMMIT_SKEW_S,
     FIFO_HEAD_ID,
     ID_AT_TIME,
+    RELEASED_STATUS,
     sort_out_job,
 )
 
@@ -386,7 +387,7 @@ class Writer:
 
     def op_release(self, delivery_ids: Sequence[int], now: float) -> None:
         self.db.executemany(
-            "UPDATE deliveries SET status = 'pending', lease_until = NULL, "
+            f"UPDATE deliveries SET status = {RELEASED_STATUS}, lease_until = NULL, "  # noqa: S608
             "next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'delivering'",
             [(now, now, i) for i in delivery_ids],
         )

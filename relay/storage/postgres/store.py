@@ -63,7 +63,7 @@ from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
 from relay.storage.postgres.listener import WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
-from relay.storage.queries import sort_out_job
+from relay.storage.queries import RELEASED_STATUS, sort_out_job
 
 __all__ = ["PostgresStorage"]
 
@@ -532,7 +532,7 @@ class PostgresStorage(OperationsMixin, Storage):
 
         async def run(conn: asyncpg.Connection) -> None:
             rows = await conn.fetch(
-                "UPDATE deliveries SET status = 'pending', lease_until = NULL, "
+                f"UPDATE deliveries SET status = {RELEASED_STATUS}, lease_until = NULL, "  # noqa: S608
                 "lease_owner = NULL, next_attempt_at = $1, updated_at = $1 "
                 "WHERE id = ANY($2::int8[]) AND status = 'delivering' RETURNING endpoint",
                 now, list(delivery_ids))

@@ -1,0 +1,138 @@
+"""Claiming ahead: a fast endpoint's lane keeps its slots busy, never past max_in_flight."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from relay.delivery import worker
+from tests.conftest import endpoint_yaml
+from tests.support import ON_POSTGRES, Receiver, RelayThread, wait_until
+
+
+class Sampler:
+    """Samples a running relay every few ms: what a lane holds and what is leased."""
+
+    def __init__(self, relay: RelayThread, lane: str) -> None:
+        self.relay = relay
+        self.lane = lane
+        self.ready: list[int] = []
+        self.leased: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            lane: Any = self.relay.state.dispatcher.lanes.get(self.lane)
+            if lane is not None:
+                self.ready.append(len(lane.ready))
+            [(leased,)] = self.relay.rows(
+                "SELECT count(*) FROM deliveries WHERE status = 'delivering'")
+            self.leased.append(leased)
+            time.sleep(0.003)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def action(relay: RelayThread, endpoint: str, verb: str) -> None:
+    answer = httpx.post(f"{relay.url}/v1/endpoints/{endpoint}/{verb}", timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
+def post_many(relay: RelayThread, count: int) -> None:
+    for start in range(0, count, 100):
+        size = min(100, count - start)
+        body = "[" + ",".join(f'{{"type": "license.created", "n": {start + i}}}'
+                              for i in range(size)) + "]"
+        assert relay.post(body, path="/v1/events/batch").status_code == 202
+
+
+# PostgreSQL counts leased deliveries against the max_in_flight that relays share
+# (the store refuses a claim past it), so there a lane at its limit claims none ahead.
+sqlite_store = pytest.mark.skipif(
+    ON_POSTGRES, reason="PostgreSQL's shared max_in_flight counts leased successors")
+
+
+@pytest.fixture
+def fast_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count this test's receiver as fast: in the relay's own process, sharing its
+    interpreter, a 5 ms answer takes tens of ms, near the 50 ms bound."""
+    monkeypatch.setattr(worker, "AHEAD_BELOW_MS", 1000.0)
+
+
+@sqlite_store
+@pytest.mark.usefixtures("fast_enough")
+def test_a_fast_endpoint_claims_successors_but_sends_within_its_limit(
+    make_relay: Callable[..., RelayThread], make_receiver: Callable[..., Receiver],
+) -> None:
+    """Answers fast: successors are claimed and leased, requests stay at max_in_flight."""
+    def quick(index: int, request: object) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(0.005)
+        return 200, {}, b"ok"
+
+    receiver = make_receiver(quick)
+    relay = make_relay(endpoint_yaml("fast", receiver.url, max_in_flight=4))
+    action(relay, "fast", "pause")  # a backlog first, then one drain of it
+    post_many(relay, 300)
+    with Sampler(relay, "fast") as sampler:
+        action(relay, "fast", "resume")
+        relay.wait_statuses({"delivered": 300}, timeout=60)
+    assert receiver.max_in_flight <= 4
+    assert 0 < max(sampler.ready) <= 4, "one successor per attempt in flight, at most"
+    assert max(sampler.leased) > 4, "leases never went past the requests in flight"
+    assert len(receiver.requests) == 300  # each delivery sent once
+    assert relay.rows("SELECT count(*) FROM attempts")[0][0] == 300
+
+
+def test_a_slow_endpoint_claims_only_what_it_sends(
+    make_relay: Callable[..., RelayThread], make_receiver: Callable[..., Receiver],
+) -> None:
+    """Answers in 120 ms: nothing is claimed ahead, leases never outnumber requests."""
+    def slow(index: int, request: object) -> tuple[str, float]:
+        return "hang", 0.12
+
+    receiver = make_receiver(slow)
+    relay = make_relay(endpoint_yaml("slow", receiver.url, max_in_flight=3))
+    post_many(relay, 12)
+    with Sampler(relay, "slow") as sampler:
+        relay.wait_statuses({"delivered": 12}, timeout=30)
+    assert max(sampler.ready) == 0
+    assert max(sampler.leased) <= 3
+
+
+@sqlite_store
+@pytest.mark.usefixtures("fast_enough")
+def test_pausing_returns_the_successors_and_resuming_sends_each_once(
+    make_relay: Callable[..., RelayThread], make_receiver: Callable[..., Receiver],
+) -> None:
+    """Paused mid-drain: claimed-ahead deliveries go back to held, none is lost or doubled."""
+    def quick(index: int, request: object) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(0.003)
+        return 200, {}, b"ok"
+
+    receiver = make_receiver(quick)
+    relay = make_relay(endpoint_yaml("fast", receiver.url, max_in_flight=8))
+    post_many(relay, 600)
+    wait_until(lambda: len(relay.state.dispatcher.lanes["fast"].ready) > 0, timeout=20,
+               message="successors claimed ahead")
+    action(relay, "fast", "pause")
+    wait_until(lambda: relay.rows(
+        "SELECT count(*) FROM deliveries WHERE status = 'delivering'")[0][0] == 0,
+        timeout=20, message="nothing left delivering once paused")
+    statuses = relay.statuses()
+    assert set(statuses) == {"delivered", "held"}, statuses  # successors went back as held
+    action(relay, "fast", "resume")
+    relay.wait_statuses({"delivered": 600}, timeout=60)
+    ids = [r.header("webhook-id") for r in receiver.requests]
+    assert len(ids) == len(set(ids)) == 600
