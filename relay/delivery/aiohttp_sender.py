@@ -1,8 +1,8 @@
 """The production sender: one shared aiohttp `ClientSession`, behind the SSRF guard.
 
 Why aiohttp and not httpx (the project's declared client, still used by the
-CLI and the tests): a 1 KiB POST costs 0.13-0.21 ms of client CPU with aiohttp
-against 0.9-9 ms with httpx, whose cost grows with concurrency (68x fewer
+CLI and the tests): a 1 KiB POST costs 0.05-0.1 ms of client CPU with aiohttp
+against 0.35-4.5 ms with httpx, whose cost grows with concurrency (83x fewer
 requests/s at 64); docs/delivery-client.md has the figures and
 `python -m bench.delivery_clients` measures them again.
 

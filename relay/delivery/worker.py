@@ -81,7 +81,7 @@ class Lane:
     (`ready`, at most one per attempt in flight), and an attempt that ends
     hands its slot straight to the next of them. Without that, a claim's round
     trip to the store left every freed slot idle until the lane had claimed
-    again: draining a backlog, half the time fewer than 8 of 64 slots were busy.
+    again: draining a backlog, two samples in five saw fewer than 8 of 64 busy.
     """
 
     def __init__(self, dispatcher: Dispatcher, runtime: _Runtime) -> None:
