@@ -89,6 +89,7 @@ class Lane:
         self.runtime = runtime
         self.in_flight = 0
         self.ready: deque[ClaimedDelivery] = deque()  # claimed ahead, not started yet
+        self.stale: list[ClaimedDelivery] = []  # claimed ahead, waited too long: give back
         self.short = False  # the last claim found less than it asked for
         self.typical_ms: float | None = None  # smoothed duration of its attempts
         self.wakeup = asyncio.Event()
@@ -124,36 +125,48 @@ class Lane:
         real share of an attempt: a slow one would keep its successors waiting
         under lease for as long as its attempts last. Not for a fifo endpoint
         (one at a time, in order) or a rate-limited one (its tokens pace the
-        claims), and not while another lane waits for a global slot: claimed
-        work must not queue behind other endpoints.
+        claims), not while another lane waits for a global slot (claimed work
+        must not queue behind other endpoints), and not on a store that counts
+        leases as in flight (it would refuse the claim).
         """
         runtime = self.runtime
+        d = self.dispatcher
         if (self.typical_ms is None or self.typical_ms > AHEAD_BELOW_MS
                 or runtime.endpoint.ordering == "fifo" or runtime.bucket is not None
-                or self.dispatcher.slots.waiting):
+                or d.slots.waiting or d.storage.leases_count_as_in_flight):
             return 0
         missing = min(self.in_flight, self._limit()) - len(self.ready)
         # Claim in batches, not one delivery per finished attempt.
         return missing if missing >= max(1, self._limit() // 4) else 0
 
     def _next_ready(self) -> ClaimedDelivery | None:
-        """The next claimed delivery whose lease still covers a whole attempt."""
+        """The next claimed delivery whose lease leaves room for an attempt and its record.
+
+        A successor starts only with half the lease margin still to spare after
+        a whole attempt, as a delivery claimed when its slot is free does; one
+        that waited longer goes back to the store (`stale`, see `_put_back`).
+        """
         d = self.dispatcher
-        margin = self.runtime.endpoint.timeout_s + 1.0
+        room = self.runtime.endpoint.timeout_s + d.config.delivery.lease_margin_s / 2
         while self.ready:
             claimed = self.ready.popleft()
-            if claimed.lease_until - d.clock() > margin:
+            if claimed.lease_until - d.clock() >= room:
                 return claimed
-            # Waited too long for a slot: the lease reaper makes it due again
-            # (released now, it could race a claim made after its lease ran out).
-            log.warning("claimed_delivery_expired", endpoint=self.name, delivery_id=claimed.id)
+            _logger(claimed).warning("claimed_ahead_given_back",
+                                     waited_for="a slot, longer than half the lease margin")
+            self.stale.append(claimed)
+            self.wake()  # the lane gives it back
         return None
 
     def hand_over(self) -> bool:
-        """Start the next claimed delivery in a slot an attempt just freed."""
+        """Start the next claimed delivery in a slot an attempt just freed.
+
+        Not when another lane waits for a slot, nor when a reload shrank the
+        global pool below what is in use: the slot goes back to the pool.
+        """
         d = self.dispatcher
         if (d.stopping or self.runtime.held_reason is not None or d.slots.waiting
-                or self.in_flight >= self._limit()):
+                or d.slots.used > d.slots.size or self.in_flight >= self._limit()):
             return False
         claimed = self._next_ready()
         if claimed is None:
@@ -162,15 +175,30 @@ class Lane:
         d.spawn(self, claimed)
         return True
 
-    async def _put_back(self) -> None:
-        """Return the deliveries claimed ahead to the store (paused, or stopping)."""
-        if not self.ready:
-            return
+    async def _put_back(self, everything: bool = True) -> None:
+        """Give claimed-ahead deliveries back to the store: held, if the lane holds.
+
+        Only the stale ones unless `everything` (paused, removed, stopping, or
+        the pool is taken by other lanes). A lease that ran out meanwhile is left
+        alone by the store, so nothing given back can undo a newer claim.
+        """
         d = self.dispatcher
-        ids = [c.id for c in self.ready if c.lease_until - d.clock() > 5.0]
-        self.ready.clear()
-        with contextlib.suppress(StorageError):
-            await d.storage.release(ids, d.clock())
+        given = self.stale
+        self.stale = []
+        if everything:
+            given.extend(self.ready)
+            self.ready.clear()
+        if given:
+            with contextlib.suppress(StorageError):
+                await d.storage.release([(c.id, c.lease_until) for c in given], d.clock(),
+                                        hold=self.runtime.held_reason is not None)
+
+    def _give_back(self, count: int) -> None:
+        """Return `count` unused global slots, and their rate-limit tokens."""
+        if count:
+            self.dispatcher.slots.release(count)
+            if self.runtime.bucket is not None:
+                self.runtime.bucket.give_back(count)
 
     async def _claim(self, count: int) -> list[ClaimedDelivery] | None:
         """Claim up to `count` due deliveries; None if the store failed (logged)."""
@@ -188,6 +216,12 @@ class Lane:
             return None
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._put_back()  # stopping: nothing claimed ahead stays leased
+
+    async def _run(self) -> None:
         d = self.dispatcher
         while not d.stopping:
             self.wakeup.clear()
@@ -197,6 +231,8 @@ class Lane:
                 await self._put_back()
                 await self._sleep(None)
                 continue
+            if self.stale:
+                await self._put_back(everything=False)
             wanted = self._limit() - self.in_flight
             if wanted <= 0:
                 ahead = self._ahead()
@@ -215,6 +251,8 @@ class Lane:
                 if wanted == 0:
                     await self._sleep(runtime.bucket.wait_time())
                     continue
+            if self.ready and d.slots.available == 0:
+                await self._put_back()  # other lanes hold the pool: wait like them
             slots = await d.slots.acquire(wanted)
             if runtime.bucket is not None and slots < wanted:
                 runtime.bucket.give_back(wanted - slots)
@@ -226,9 +264,7 @@ class Lane:
                 asked = missing + (0 if batch else self._ahead())
                 fresh = await self._claim(asked)
                 if fresh is None:  # the store failed: send what was claimed, retry soon
-                    d.slots.release(missing)
-                    if runtime.bucket is not None:
-                        runtime.bucket.give_back(missing)
+                    self._give_back(missing)
                     for claimed in batch:
                         self.in_flight += 1
                         d.spawn(self, claimed)
@@ -237,11 +273,7 @@ class Lane:
                 self.short = len(fresh) < asked
                 batch.extend(fresh[:missing])
                 self.ready.extend(fresh[missing:])
-                unused = slots - len(batch)
-                if unused:
-                    d.slots.release(unused)
-                    if runtime.bucket is not None:
-                        runtime.bucket.give_back(unused)
+                self._give_back(slots - len(batch))
             if d.stopping and batch:
                 d.slots.release(len(batch))
                 self.ready.extendleft(reversed(batch))
@@ -256,7 +288,6 @@ class Lane:
             except StorageError:
                 due = d.clock() + 1.0
             await self._sleep(None if due is None else max(due - d.clock(), 0.0))
-        await self._put_back()
 
 
 class Dispatcher:

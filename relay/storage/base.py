@@ -126,6 +126,11 @@ class PurgeResult:
 class Storage(ABC):
     """A durable queue of events and their deliveries."""
 
+    # True when the store itself refuses a claim past an endpoint's
+    # max_in_flight, counting the leased deliveries of every relay that shares
+    # it (PostgreSQL): a lane at its limit then has nothing to claim ahead.
+    leases_count_as_in_flight = False
+
     @abstractmethod
     async def open(self) -> None:
         """Connect, apply migrations and take whatever lock the backend needs."""
@@ -192,8 +197,15 @@ class Storage(ABC):
         """
 
     @abstractmethod
-    async def release(self, delivery_ids: Sequence[int], now: float) -> None:
-        """Give back claims that were never attempted, so they are due again at once."""
+    async def release(self, claims: Sequence[tuple[int, float]], now: float, *,
+                      hold: bool = False) -> None:
+        """Give back claims that were never attempted, so they are due again at once.
+
+        Each claim is (delivery id, the `lease_until` it was claimed with): one
+        whose lease ran out meanwhile, and that may have been claimed again, is
+        left alone. With `hold` (the endpoint is paused, disabled or removed)
+        they become held; otherwise as `queries.RELEASED_STATUS` says.
+        """
 
     @abstractmethod
     async def recover_interrupted(self, now: float) -> int:

@@ -1,8 +1,10 @@
-"""What the SQL backends share: the delivery row's columns and the delivery-list query.
+"""The SQL of the relay's named queries: what both backends share, and SQLite's own.
 
 The two backends differ in how they run SQL, not in what the admin API asks
 of them, so the list query is built once here; only the placeholder style
-differs (`?` for SQLite, `$n` for PostgreSQL).
+differs (`?` for SQLite, `$n` for PostgreSQL). SQLite's schema does without
+some of PostgreSQL's indexes (0003): the queries that replace them are here
+too, marked as SQLite's.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
 MAX_ID = 2**63 - 1
 
 
-# What a claim given back without an attempt becomes: held if its endpoint is
-# paused or disabled meanwhile, else due again as it was (a retry stays one).
+# What a claim given back without an attempt, or one whose lease ran out,
+# becomes: held if its endpoint is paused or disabled meanwhile, else due again
+# as it was (a retry stays one).
 RELEASED_STATUS = (
     "CASE WHEN EXISTS (SELECT 1 FROM endpoint_state s WHERE s.name = deliveries.endpoint "
     "AND (s.paused = 1 OR s.disabled_reason IS NOT NULL)) THEN 'held' "

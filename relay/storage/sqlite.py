@@ -380,9 +380,10 @@ class SQLiteStorage(Storage):
         value = next(iter(rows))[0] if rows else None
         return None if value is None else float(value)
 
-    async def release(self, delivery_ids: Sequence[int], now: float) -> None:
-        if delivery_ids:
-            await self._write("release", list(delivery_ids), now, durable=False)
+    async def release(self, claims: Sequence[tuple[int, float]], now: float, *,
+                      hold: bool = False) -> None:
+        if claims:
+            await self._write("release", list(claims), now, hold, durable=False)
 
     async def recover_interrupted(self, now: float) -> int:
         count: int = await self._write("recover_interrupted", now)

@@ -385,11 +385,13 @@ class Writer:
         return [(row[0], row[1], row[2], endpoint, bytes(row[3]), row[4] + 1, lease_until)
                 for row in rows]
 
-    def op_release(self, delivery_ids: Sequence[int], now: float) -> None:
+    def op_release(self, claims: Sequence[tuple[int, float]], now: float, hold: bool) -> None:
+        status = "'held'" if hold else RELEASED_STATUS
         self.db.executemany(
-            f"UPDATE deliveries SET status = {RELEASED_STATUS}, lease_until = NULL, "  # noqa: S608
-            "next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'delivering'",
-            [(now, now, i) for i in delivery_ids],
+            f"UPDATE deliveries SET status = {status}, lease_until = NULL, "  # noqa: S608
+            "next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'delivering' "
+            "AND lease_until = ?",
+            [(now, now, delivery_id, lease) for delivery_id, lease in claims],
         )
 
     def op_recover_interrupted(self, now: float) -> int:
@@ -420,8 +422,8 @@ class Writer:
             [(i, attempts + 1, now, error) for i, attempts in rows],
         )
         self.db.executemany(
-            "UPDATE deliveries SET status = 'pending', lease_until = NULL, next_attempt_at = ?, "
-            "updated_at = ? WHERE id = ?",
+            f"UPDATE deliveries SET status = {RELEASED_STATUS}, lease_until = NULL, "  # noqa: S608
+            "next_attempt_at = ?, updated_at = ? WHERE id = ?",
             [(now, now, i) for i, _ in rows],
         )
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from relay.delivery import worker
+from relay.models import NewEvent, new_event_id
 from tests.conftest import endpoint_yaml
-from tests.support import ON_POSTGRES, Receiver, RelayThread, wait_until
+from tests.support import ON_POSTGRES, Receiver, RelayThread, make_storage, wait_until
 
 
 class Sampler:
@@ -55,7 +59,7 @@ def post_many(relay: RelayThread, count: int) -> None:
 
 
 # PostgreSQL counts leased deliveries against the max_in_flight that relays share
-# (the store refuses a claim past it), so there a lane at its limit claims none ahead.
+# (Storage.leases_count_as_in_flight): lanes there claim nothing ahead.
 sqlite_store = pytest.mark.skipif(
     ON_POSTGRES, reason="PostgreSQL's shared max_in_flight counts leased successors")
 
@@ -131,3 +135,65 @@ def test_pausing_returns_the_successors_and_resuming_sends_each_once(
     relay.wait_statuses({"delivered": 600}, timeout=60)
     ids = [r.header("webhook-id") for r in receiver.requests]
     assert len(ids) == len(set(ids)) == 600
+
+
+@sqlite_store
+@pytest.mark.usefixtures("fast_enough")
+def test_a_short_lease_margin_still_sends_each_successor_once(
+    make_relay: Callable[..., RelayThread], make_receiver: Callable[..., Receiver],
+) -> None:
+    """lease_margin 1s: successors start within half of it; none is stranded or reaped."""
+    receiver = make_receiver(lambda i, r: (200, {}, b"ok"))
+    relay = make_relay(endpoint_yaml("fast", receiver.url, max_in_flight=4),
+                       extra="  lease_margin: 1s\n")
+    with capture_logs() as logs:
+        post_many(relay, 300)
+        relay.wait_statuses({"delivered": 300}, timeout=60)
+    assert [e for e in logs if e["event"] == "claimed_ahead_given_back"] == []
+    assert relay.rows("SELECT count(*) FROM attempts WHERE error IS NOT NULL") == [(0,)]
+    ids = [r.header("webhook-id") for r in receiver.requests]
+    assert len(ids) == len(set(ids)) == 300
+
+
+@sqlite_store
+@pytest.mark.usefixtures("fast_enough")
+def test_a_clean_stop_mid_drain_leaves_nothing_leased(
+    make_relay: Callable[..., RelayThread], make_receiver: Callable[..., Receiver],
+) -> None:
+    """Stopped while successors wait: they go back to the store, not to the reaper."""
+    def quick(index: int, request: object) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(0.003)
+        return 200, {}, b"ok"
+
+    receiver = make_receiver(quick)
+    relay = make_relay(endpoint_yaml("fast", receiver.url, max_in_flight=8))
+    post_many(relay, 1000)
+    wait_until(lambda: len(relay.state.dispatcher.lanes["fast"].ready) > 0, timeout=20,
+               message="successors claimed ahead")
+    relay.stop()
+    statuses = relay.statuses()
+    assert "delivering" not in statuses, statuses
+    assert statuses.get("pending", 0) > 0 and sum(statuses.values()) == 1000
+
+
+def test_a_claim_given_back_late_does_not_undo_a_newer_one(tmp_path: Path) -> None:
+    """release() matches the lease it was claimed with; hold=True gives it back held."""
+    async def scenario() -> list[str]:
+        storage = make_storage(tmp_path / "relay.db")
+        await storage.open()
+        try:
+            now = time.time()
+            await storage.ingest([NewEvent(new_event_id(now), "license.created", b"{}",
+                                           ("a",), now, False)])
+            [claimed] = await storage.claim("a", 1, now, 30.0, max_in_flight=10)
+            seen = []
+            # A successor that waited past its lease: someone may hold a newer claim.
+            await storage.release([(claimed.id, claimed.lease_until - 1.0)], now)
+            seen.append((await storage.get_delivery(claimed.id)).status.value)  # type: ignore[union-attr]
+            await storage.release([(claimed.id, claimed.lease_until)], now, hold=True)
+            seen.append((await storage.get_delivery(claimed.id)).status.value)  # type: ignore[union-attr]
+            return seen
+        finally:
+            await storage.close()
+
+    assert asyncio.run(scenario()) == ["delivering", "held"]

@@ -119,6 +119,8 @@ class _Raced(Exception):
 class PostgresStorage(OperationsMixin, Storage):
     """The scale-out backend; see the module docstring for how relays share it."""
 
+    leases_count_as_in_flight = True  # max_in_flight holds across relays
+
     def __init__(self, dsn: str, *, pool_size: int = 10, timeout_s: float = 10.0) -> None:
         self.dsn = dsn
         self.pool_size = pool_size
@@ -526,16 +528,20 @@ class PostgresStorage(OperationsMixin, Storage):
             due = now + DEAF_POLL_S if due is None else min(due, now + DEAF_POLL_S)
         return due
 
-    async def release(self, delivery_ids: Sequence[int], now: float) -> None:
-        if not delivery_ids:
+    async def release(self, claims: Sequence[tuple[int, float]], now: float, *,
+                      hold: bool = False) -> None:
+        if not claims:
             return
+        status = "'held'" if hold else RELEASED_STATUS
 
         async def run(conn: asyncpg.Connection) -> None:
             rows = await conn.fetch(
-                f"UPDATE deliveries SET status = {RELEASED_STATUS}, lease_until = NULL, "  # noqa: S608
+                f"UPDATE deliveries SET status = {status}, lease_until = NULL, "  # noqa: S608
                 "lease_owner = NULL, next_attempt_at = $1, updated_at = $1 "
-                "WHERE id = ANY($2::int8[]) AND status = 'delivering' RETURNING endpoint",
-                now, list(delivery_ids))
+                "FROM unnest($2::int8[], $3::float8[]) AS c(id, lease) "
+                "WHERE deliveries.id = c.id AND deliveries.status = 'delivering' "
+                "AND deliveries.lease_until = c.lease RETURNING deliveries.endpoint",
+                now, [c[0] for c in claims], [c[1] for c in claims])
             await self._notify(conn, {row[0] for row in rows})
 
         await self._write(run, durable=False)
@@ -566,7 +572,7 @@ class PostgresStorage(OperationsMixin, Storage):
                 ids, [row[1] + 1 for row in rows], now,
                 [f"{error} (held by {row[3]})" if row[3] else error for row in rows])
             await conn.execute(
-                "UPDATE deliveries SET status = 'pending', lease_until = NULL, "
+                f"UPDATE deliveries SET status = {RELEASED_STATUS}, lease_until = NULL, "  # noqa: S608
                 "lease_owner = NULL, next_attempt_at = $1, updated_at = $1 "
                 "WHERE id = ANY($2::int8[])", now, ids)
             await self._notify(conn, {row[2] for row in rows})
