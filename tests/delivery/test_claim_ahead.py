@@ -45,6 +45,25 @@ class Sampler:
         self._thread.join()
 
 
+def answering_in(seconds: float) -> Callable[[int, object], tuple[int, dict[str, str], bytes]]:
+    """A receiver's responder: 200 after `seconds`."""
+    def answer(index: int, request: object) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(seconds)
+        return 200, {}, b"ok"
+
+    return answer
+
+
+def draining(make_relay: Callable[..., RelayThread], receiver: Receiver, count: int,
+             max_in_flight: int) -> RelayThread:
+    """A relay draining `count` events to `receiver`, once successors are claimed ahead."""
+    relay = make_relay(endpoint_yaml("fast", receiver.url, max_in_flight=max_in_flight))
+    post_many(relay, count)
+    wait_until(lambda: len(relay.state.dispatcher.lanes["fast"].ready) > 0, timeout=20,
+               message="successors claimed ahead")
+    return relay
+
+
 def action(relay: RelayThread, endpoint: str, verb: str) -> None:
     answer = httpx.post(f"{relay.url}/v1/endpoints/{endpoint}/{verb}", timeout=10)
     assert answer.status_code == 200, answer.text
@@ -77,11 +96,7 @@ def test_a_fast_endpoint_claims_successors_but_sends_within_its_limit(
     make_relay: Callable[..., RelayThread], make_receiver: Callable[..., Receiver],
 ) -> None:
     """Answers fast: successors are claimed ahead, requests stay within max_in_flight."""
-    def quick(index: int, request: object) -> tuple[int, dict[str, str], bytes]:
-        time.sleep(0.005)
-        return 200, {}, b"ok"
-
-    receiver = make_receiver(quick)
+    receiver = make_receiver(answering_in(0.005))
     relay = make_relay(endpoint_yaml("fast", receiver.url, max_in_flight=4))
     action(relay, "fast", "pause")  # a backlog first, then one drain of it
     post_many(relay, 300)
@@ -116,15 +131,8 @@ def test_pausing_returns_the_successors_and_resuming_sends_each_once(
     make_relay: Callable[..., RelayThread], make_receiver: Callable[..., Receiver],
 ) -> None:
     """Paused mid-drain: claimed-ahead deliveries go back to held, none is lost or doubled."""
-    def quick(index: int, request: object) -> tuple[int, dict[str, str], bytes]:
-        time.sleep(0.003)
-        return 200, {}, b"ok"
-
-    receiver = make_receiver(quick)
-    relay = make_relay(endpoint_yaml("fast", receiver.url, max_in_flight=8))
-    post_many(relay, 600)
-    wait_until(lambda: len(relay.state.dispatcher.lanes["fast"].ready) > 0, timeout=20,
-               message="successors claimed ahead")
+    receiver = make_receiver(answering_in(0.003))
+    relay = draining(make_relay, receiver, 600, max_in_flight=8)
     action(relay, "fast", "pause")
     wait_until(lambda: relay.rows(
         "SELECT count(*) FROM deliveries WHERE status = 'delivering'")[0][0] == 0,
@@ -161,15 +169,7 @@ def test_a_clean_stop_mid_drain_leaves_nothing_leased(
     make_relay: Callable[..., RelayThread], make_receiver: Callable[..., Receiver],
 ) -> None:
     """Stopped while successors wait: they go back to the store, not to the reaper."""
-    def quick(index: int, request: object) -> tuple[int, dict[str, str], bytes]:
-        time.sleep(0.003)
-        return 200, {}, b"ok"
-
-    receiver = make_receiver(quick)
-    relay = make_relay(endpoint_yaml("fast", receiver.url, max_in_flight=8))
-    post_many(relay, 1000)
-    wait_until(lambda: len(relay.state.dispatcher.lanes["fast"].ready) > 0, timeout=20,
-               message="successors claimed ahead")
+    relay = draining(make_relay, make_receiver(answering_in(0.003)), 1000, max_in_flight=8)
     relay.stop()
     statuses = relay.statuses()
     assert "delivering" not in statuses, statuses
