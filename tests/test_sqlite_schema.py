@@ -122,3 +122,33 @@ def test_the_migration_gives_existing_events_their_delivery_ranges(tmp_path: Pat
     found = asyncio.run(scenario())
     assert found == {f"evt_{i}": ["a", "b"][: i % 3] for i in range(20)}
 
+
+
+def test_an_event_without_a_recorded_range_is_still_found_and_kept(tmp_path: Path) -> None:
+    """Rows written by another tool (no delivery range): lookups and retention stay right."""
+    path = tmp_path / "relay.db"
+    migrated(path).close()
+    old = time.time() - 3600
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO events (id, type, body, received_at, delivery_count) "
+               "VALUES ('evt_outside', 't', x'7b7d', ?, 2)", (old,))
+    for status in ("delivered", "pending"):
+        db.execute("INSERT INTO deliveries (event_id, endpoint, event_type, status, "
+                   "next_attempt_at, created_at, updated_at) VALUES ('evt_outside', 'a', 't', "
+                   "?, ?, ?, ?)", (status, old, old, old))
+    db.commit()
+    db.close()
+
+    async def scenario() -> tuple[list[str], int, int]:
+        storage = SQLiteStorage(path)
+        await storage.open()
+        try:
+            found = [d.status.value for d in await storage.event_deliveries("evt_outside")]
+            purged = await storage.purge_finished(time.time() - 60, 0, 100)
+            left = await storage.get_event("evt_outside")
+            return found, purged.deliveries, 0 if left is None else 1
+        finally:
+            await storage.close()
+
+    # The delivered one is purged; the event stays while its pending one waits.
+    assert asyncio.run(scenario()) == (["delivered", "pending"], 1, 1)

@@ -73,6 +73,10 @@ class _Runtime:
         self.masked = {name: mask(value) for name, value in sample.items()
                        if name.lower() in _SIGNATURE_HEADERS}
 
+    def stored_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """An attempt's request headers as stored for operators: signatures masked."""
+        return {**headers, **self.masked}
+
 
 class Lane:
     """Claims and sends one endpoint's deliveries, within its limits.
@@ -158,6 +162,11 @@ class Lane:
             self.wake()  # the lane gives it back
         return None
 
+    def _start(self, claimed: ClaimedDelivery) -> None:
+        """Attempt `claimed` now, in a slot this lane already holds."""
+        self.in_flight += 1
+        self.dispatcher.spawn(self, claimed)
+
     def hand_over(self) -> bool:
         """Start the next claimed delivery in a slot an attempt just freed.
 
@@ -171,8 +180,7 @@ class Lane:
         claimed = self._next_ready()
         if claimed is None:
             return False
-        self.in_flight += 1
-        d.spawn(self, claimed)
+        self._start(claimed)
         return True
 
     async def _put_back(self, everything: bool = True) -> None:
@@ -266,8 +274,7 @@ class Lane:
                 if fresh is None:  # the store failed: send what was claimed, retry soon
                     self._give_back(missing)
                     for claimed in batch:
-                        self.in_flight += 1
-                        d.spawn(self, claimed)
+                        self._start(claimed)
                     await self._sleep(1.0)
                     continue
                 self.short = len(fresh) < asked
@@ -279,8 +286,7 @@ class Lane:
                 self.ready.extendleft(reversed(batch))
                 break
             for claimed in batch:
-                self.in_flight += 1
-                d.spawn(self, claimed)
+                self._start(claimed)
             if batch:
                 continue
             try:
@@ -471,7 +477,7 @@ class Dispatcher:
     def _result(self, claimed: ClaimedDelivery, runtime: _Runtime, started: float,
                 sent: SendResult, headers: dict[str, str]) -> AttemptResult:
         endpoint = runtime.endpoint
-        masked = {**headers, **runtime.masked}
+        masked = runtime.stored_headers(headers)
         code = sent.status
         if code is not None and 200 <= code < 300 and sent.error is None and not sent.permanent:
             # The common case, without the retry policy's general path.
@@ -518,7 +524,7 @@ class Dispatcher:
             delivery_id=claimed.id, endpoint=claimed.endpoint, attempt=claimed.attempt,
             started_at=started, duration_ms=(now - started) * 1000, status_code=None,
             response_body=b"", error="interrupted: the relay shut down during this attempt",
-            request_headers={**headers, **runtime.masked},
+            request_headers=runtime.stored_headers(headers),
             new_status=DeliveryStatus.PENDING,
             next_attempt_at=now, counts=False,
         )

@@ -328,8 +328,7 @@ class IngestEndpoint:
                               headers={"Allow": "POST"})
             headers = IngestHeaders(scope["headers"])
             ingest = state.config.ingest
-            if ingest.token:
-                check_token(headers.authorization, ingest.token, "ingest.token")
+            check_token(headers.authorization, ingest.token, "ingest.token")
             check_json_request(headers, ingest.max_body_bytes)
             body = await read_body(receive, ingest.max_body_bytes)
             if self.batch:

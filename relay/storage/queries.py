@@ -33,6 +33,7 @@ __all__ = [
     "delivery_list_query",
     "delivery_record",
     "endpoint_stats",
+    "event_deliveries_where",
     "event_record",
 ]
 
@@ -83,6 +84,19 @@ SELECT max(lo), min(hi) FROM step
 """
 # A time bound a hair later than `until`, so that "created at or after" becomes "after".
 AFTER = 1e-6
+
+def event_deliveries_where(first: str, last: str, event_id: str,
+                           table: str = "deliveries") -> str:
+    """The condition on `table` that selects one event's deliveries (SQLite, 0003).
+
+    An event's deliveries are inserted together, so their ids form the range
+    it keeps (`first`, `last`: SQL for its bounds): a rowid range check, where
+    the event id then decides. A bound never recorded (NULL: a row written by
+    something other than the relay's writer) widens to the whole table.
+    """
+    return (f"{table}.id BETWEEN coalesce({first}, 0) AND coalesce({last}, {MAX_ID}) "
+            f"AND {table}.event_id = {event_id}")
+
 
 # The id of the head of endpoint ?1's fifo queue: its oldest unfinished delivery,
 # three seeks into deliveries_endpoint_status_id (one per unfinished status).

@@ -65,6 +65,7 @@ from relay.storage.queries import (
     delivery_list_query,
     delivery_record,
     endpoint_stats,
+    event_deliveries_where,
     event_record,
 )
 from relay.storage.sqlite_writer import event_fields, pack, result_fields, unpack_frames
@@ -455,10 +456,11 @@ class SQLiteStorage(Storage):
         return event_record(rows[0]) if rows else None
 
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
+        where = event_deliveries_where("(SELECT first_delivery_id FROM events WHERE id = ?1)",
+                                       "(SELECT last_delivery_id FROM events WHERE id = ?1)",
+                                       "?1")
         rows = await self._query(
-            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id BETWEEN "  # noqa: S608
-            "(SELECT first_delivery_id FROM events WHERE id = ?1) AND "
-            "(SELECT last_delivery_id FROM events WHERE id = ?1) AND event_id = ?1 ORDER BY id",
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {where} ORDER BY id",  # noqa: S608
             (event_id,),
         )
         return [delivery_record(row) for row in rows]

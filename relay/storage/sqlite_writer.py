@@ -53,6 +53,7 @@ from relay.storage.queries import (
     FIFO_HEAD_ID,
     ID_AT_TIME,
     RELEASED_STATUS,
+    event_deliveries_where,
     sort_out_job,
 )
 
@@ -541,9 +542,9 @@ class Writer:
             event_ids = sorted({e for _, e in doomed})
             cursor = db.execute(
                 f"DELETE FROM events WHERE id IN ({','.join('?' * len(event_ids))}) "  # noqa: S608
-                "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id BETWEEN "
-                "events.first_delivery_id AND events.last_delivery_id "
-                "AND d.event_id = events.id)",
+                "AND NOT EXISTS (SELECT 1 FROM deliveries WHERE "
+                + event_deliveries_where("events.first_delivery_id", "events.last_delivery_id",
+                                         "events.id") + ")",
                 event_ids,
             )
             events = cursor.rowcount

@@ -11,7 +11,12 @@ import pytest
 
 from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter
-from relay.storage.queries import FIFO_HEAD_ID, ID_AT_TIME, delivery_list_query
+from relay.storage.queries import (
+    FIFO_HEAD_ID,
+    ID_AT_TIME,
+    delivery_list_query,
+    event_deliveries_where,
+)
 from relay.storage.sqlite import SQLiteStorage
 
 
@@ -109,10 +114,15 @@ def test_a_fifo_head_is_three_index_seeks(db: sqlite3.Connection, sql: str) -> N
 
 def test_an_events_deliveries_are_a_rowid_range(db: sqlite3.Connection) -> None:
     """GET /v1/events/{id} and retention find an event's deliveries by its id range."""
-    text = plan(db, "SELECT id FROM deliveries WHERE id BETWEEN (SELECT first_delivery_id "
-                "FROM events WHERE id = ?1) AND (SELECT last_delivery_id FROM events "
-                "WHERE id = ?1) AND event_id = ?1", ("x",))
+    where = event_deliveries_where("(SELECT first_delivery_id FROM events WHERE id = ?1)",
+                                   "(SELECT last_delivery_id FROM events WHERE id = ?1)", "?1")
+    text = plan(db, f"SELECT id FROM deliveries WHERE {where}", ("x",))
     assert text.startswith("SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")
+    purge = plan(db, "DELETE FROM events WHERE id IN (?, ?) AND NOT EXISTS (SELECT 1 FROM "
+                 "deliveries WHERE " + event_deliveries_where(
+                     "events.first_delivery_id", "events.last_delivery_id", "events.id") + ")",
+                 ("x", "y"))
+    assert "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in purge, purge
 
 
 @pytest.mark.parametrize(("sql", "index"), [

@@ -7,13 +7,13 @@
 --
 -- * deliveries_event: an event's deliveries are inserted together, in one
 --   transaction, so their ids form a range; the event keeps its bounds and the
---   lookup is a rowid range check.
+--   lookup is a rowid range check (queries.event_deliveries_where).
 -- * deliveries_created_at: ids grow with commit time and a delivery is
 --   committed within COMMIT_SKEW_S of its creation, so a time is turned into an
 --   id bound by a binary search over the rowid (queries.ID_AT_TIME).
 -- * deliveries_unfinished: a fifo lane's head is the smallest id among its
 --   pending, scheduled and delivering rows, three seeks into
---   deliveries_endpoint_status_id (queries.FIFO_HEAD).
+--   deliveries_endpoint_status_id (queries.FIFO_HEAD_ID).
 -- * events_received_at: no query filters events by time except retention's,
 --   which has events_unrouted.
 ALTER TABLE events ADD COLUMN first_delivery_id INTEGER;
