@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import yaml
 
 from relay.exceptions import ConfigError
+from relay.hosts import HOST_NAME_RE, is_address, split_host
 from relay.units import format_duration, parse_duration, parse_rate, parse_size
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "DeliveryConfig",
     "EndpointConfig",
     "IngestConfig",
+    "LimitsConfig",
     "LoggingConfig",
     "PostgresConfig",
     "load_config",
@@ -45,8 +47,9 @@ Scheme = Literal["standard", "x-webhook", "babel"]
 SCHEMES: tuple[Scheme, ...] = ("standard", "x-webhook", "babel")
 DEFAULT_TYPE_FIELDS = ("type", "event", "event_type", "EventType")
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-PATTERN_RE = re.compile(r"^[A-Za-z0-9_.*-]{1,128}$")
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+PATTERN_RE = re.compile(r"[A-Za-z0-9_.*-]{1,128}")
+TYPE_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -61,6 +64,17 @@ class IngestConfig:
 @dataclass(frozen=True)
 class AdminConfig:
     token: str | None = field(default=None, repr=False)
+    # Host names, besides localhost and loopback addresses, that a tokenless
+    # relay answers to (relay.http.auth explains the DNS-rebinding rule).
+    allowed_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on what one request may make the relay hold before it is refused."""
+
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,7 @@ class Config:
     storage: str = "sqlite:///./relay.db"
     ingest: IngestConfig = IngestConfig()
     admin: AdminConfig = AdminConfig()
+    limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
     retention_s: float = 30 * 86400.0
@@ -281,8 +296,8 @@ class _Parser:
 
     def config(self, raw: Any, source: Path | None) -> Config:
         top = self.mapping("", raw, {
-            "listen", "storage", "ingest", "admin", "delivery", "logging", "retention",
-            "events", "events_strict", "endpoints",
+            "listen", "storage", "ingest", "admin", "limits", "delivery", "logging",
+            "retention", "events", "events_strict", "endpoints",
         })
         if top is None:
             return Config(source=source)
@@ -290,6 +305,7 @@ class _Parser:
         storage = self.get("", top, "storage", _storage, "sqlite:///./relay.db")
         ingest = self.ingest(top.get("ingest"))
         admin = self.admin(top.get("admin"))
+        limits = self.limits(top.get("limits"))
         delivery = self.delivery(top.get("delivery"))
         logging = self.logging(top.get("logging"))
         retention = self.get("", top, "retention", _positive(parse_duration), 30 * 86400.0)
@@ -305,7 +321,7 @@ class _Parser:
                                  "must be set (anyone who can reach it could post events)")
         return Config(
             listen_host=host, listen_port=port, storage=storage, ingest=ingest, admin=admin,
-            delivery=delivery, logging=logging, retention_s=retention, events=events,
+            limits=limits, delivery=delivery, logging=logging, retention_s=retention, events=events,
             events_strict=strict, endpoints=endpoints, source=source,
         )
 
@@ -322,10 +338,25 @@ class _Parser:
         )
 
     def admin(self, raw: Any) -> AdminConfig:
-        data = self.mapping("admin", raw, {"token"})
+        data = self.mapping("admin", raw, {"token", "allowed_hosts"})
         if data is None:
             return AdminConfig()
-        return AdminConfig(token=self.get("admin", data, "token", _optional_str, None))
+        return AdminConfig(
+            token=self.get("admin", data, "token", _optional_str, None),
+            allowed_hosts=self.get("admin", data, "allowed_hosts", _host_names, ()),
+        )
+
+    def limits(self, raw: Any) -> LimitsConfig:
+        data = self.mapping("limits", raw, {"max_header_bytes", "max_headers"})
+        if data is None:
+            return LimitsConfig()
+        d = LimitsConfig()
+        return LimitsConfig(
+            max_header_bytes=self.get("limits", data, "max_header_bytes",
+                                      _size_range(1024, 16 * 1024 * 1024), d.max_header_bytes),
+            max_headers=self.get("limits", data, "max_headers", _int_range(8, 10_000),
+                                 d.max_headers),
+        )
 
     def logging(self, raw: Any) -> LoggingConfig:
         data = self.mapping("logging", raw, {"level", "format"})
@@ -552,7 +583,7 @@ def _str_list(nonempty: bool) -> Callable[[Any], tuple[str, ...]]:
 
 
 def _patterns(exact: bool) -> Callable[[Any], tuple[str, ...]]:
-    regex = re.compile(r"^[A-Za-z0-9_.-]{1,128}$") if exact else PATTERN_RE
+    regex = TYPE_RE if exact else PATTERN_RE
 
     def convert(value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
@@ -560,7 +591,7 @@ def _patterns(exact: bool) -> Callable[[Any], tuple[str, ...]]:
         if not isinstance(value, list):
             raise ValueError(f"expected a list of event types, got {_kind(value)}")
         for item in value:
-            if not isinstance(item, str) or not regex.match(item):
+            if not isinstance(item, str) or not regex.fullmatch(item):
                 kind = "event type" if exact else "event type or pattern such as license.*"
                 raise ValueError(f"{item!r} is not a valid {kind}")
         return tuple(value)
@@ -569,7 +600,7 @@ def _patterns(exact: bool) -> Callable[[Any], tuple[str, ...]]:
 
 
 def _name(value: Any) -> str:
-    if isinstance(value, str) and NAME_RE.match(value):
+    if isinstance(value, str) and NAME_RE.fullmatch(value):
         return value
     raise ValueError(f"expected a name of letters, digits, '_', '.' or '-' "
                      f"(at most 64), got {value!r}")
@@ -595,7 +626,7 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
         raise ValueError(f"expected a mapping of header names to values, got {_kind(value)}")
     result = []
     for key, item in value.items():
-        if not isinstance(key, str) or not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", key):
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", key):
             raise ValueError(f"{key!r} is not a valid header name")
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             raise ValueError(f"header {key}: expected a string value")
@@ -604,6 +635,35 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"header {key}: line breaks are not allowed in a value")
         result.append((key, text))
     return tuple(result)
+
+
+def _size_range(low: int, high: int) -> Callable[[Any], int]:
+    def convert(value: Any) -> int:
+        size = parse_size(value)
+        if not low <= size <= high:
+            raise ValueError(f"expected a size from {low} to {high} bytes, got {value!r}")
+        return size
+
+    return convert
+
+
+def _host_names(value: Any) -> tuple[str, ...]:
+    """Host names or addresses a browser may address the relay by, optionally with a port."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of host names such as [relay.internal], "
+                         f"got {_kind(value)}")
+    hosts = []
+    for item in value:
+        parts = split_host(item) if isinstance(item, str) else None
+        valid = parts is not None and (HOST_NAME_RE.fullmatch(parts[0]) is not None
+                                       or is_address(parts[0]))
+        if not valid:
+            raise ValueError(f"{item!r} is not a host name, address or host:port "
+                             "(no scheme, path or wildcard)")
+        hosts.append(str(item).strip().lower())
+    return tuple(hosts)
 
 
 def _networks(value: Any) -> tuple[Network, ...]:
@@ -623,7 +683,7 @@ def _networks(value: Any) -> tuple[Network, ...]:
 def _listen(value: Any) -> tuple[str, int]:
     if not isinstance(value, str):
         raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8787, got {value!r}")
-    match = re.match(r"^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):(\d{1,5})$", value.strip())
+    match = re.fullmatch(r"(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):(\d{1,5})", value.strip())
     if not match or not 0 <= int(match.group(3)) <= 65535:
         raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8787, got {value!r}")
     return match.group(1) or match.group(2), int(match.group(3))

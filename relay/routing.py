@@ -18,14 +18,14 @@ __all__ = ["Router", "pattern_matches"]
 
 @lru_cache(maxsize=1024)
 def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile("^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$")
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
 
 
 def pattern_matches(pattern: str, event_type: str) -> bool:
     """`*` matches any run of characters, dots included: `license.*`, `*.created`, `*`."""
     if "*" not in pattern:
         return pattern == event_type
-    return _compile(pattern).match(event_type) is not None
+    return _compile(pattern).fullmatch(event_type) is not None
 
 
 class Router:

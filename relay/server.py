@@ -17,14 +17,16 @@ from collections.abc import Generator
 
 import structlog
 import uvicorn
+from starlette.applications import Starlette
 
 from relay.config import Config
 from relay.exceptions import RelayError
 from relay.gc_tuning import tune_gc
 from relay.http.app import RelayState, create_app
+from relay.http.protocol import bounded_protocol
 from relay.logging import configure_logging
 
-__all__ = ["RelayServer", "serve"]
+__all__ = ["RelayServer", "serve", "uvicorn_config"]
 
 log = structlog.get_logger("relay")
 
@@ -88,6 +90,25 @@ def _check_lock(config: Config) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def uvicorn_config(app: Starlette, config: Config, *, loop: str | None = None) -> uvicorn.Config:
+    """How the relay's app is served: the settings `relay run` uses (and the tests)."""
+    state: RelayState = app.state.relay
+    return uvicorn.Config(
+        app,
+        host=config.listen_host,
+        port=config.listen_port,
+        loop=loop or ("uvloop" if sys.platform != "win32" else "asyncio"),
+        http=bounded_protocol(lambda: state.config.limits),
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(config.delivery.shutdown_grace_s) or None,
+        timeout_keep_alive=15,
+        backlog=4096,
+    )
+
+
 def serve(config: Config, sock: socket.socket | None = None) -> int:
     """Run until SIGTERM or SIGINT; return the process exit code."""
     configure_logging(config.logging.level, config.logging.format)
@@ -99,21 +120,7 @@ def serve(config: Config, sock: socket.socket | None = None) -> int:
         return 1
     app = create_app(config)
     state: RelayState = app.state.relay
-    server_config = uvicorn.Config(
-        app,
-        host=config.listen_host,
-        port=config.listen_port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=int(config.delivery.shutdown_grace_s) or None,
-        timeout_keep_alive=15,
-        backlog=4096,
-    )
-    server = RelayServer(server_config, state)
+    server = RelayServer(uvicorn_config(app, config), state)
     tune_gc()
     server.run(sockets=[sock] if sock is not None else None)
     if not server.started:

@@ -11,14 +11,14 @@ import re
 
 __all__ = ["format_duration", "parse_duration", "parse_rate", "parse_size"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmg]i?b?|b)?\s*", re.IGNORECASE)
 _SIZE_UNITS = {
     "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
     "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3, "gib": 1024**3,
 }
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h|sec|min|hour|second|minute)\s*$")
+_RATE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*(s|m|h|sec|min|hour|second|minute)\s*")
 _RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
                "h": 3600.0, "hour": 3600.0}
 
@@ -29,7 +29,7 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"expected a duration such as 5s or 10m, got {value!r}")
     if isinstance(value, int | float):
         seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value)):
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
     else:
         raise ValueError(f"expected a duration such as 500ms, 5s, 10m, 2h or 30d, got {value!r}")
@@ -44,7 +44,7 @@ def parse_size(value: object) -> int:
         raise ValueError(f"expected a size such as 1MiB, got {value!r}")
     if isinstance(value, int):
         size = value
-    elif isinstance(value, str) and (match := _SIZE.match(value)):
+    elif isinstance(value, str) and (match := _SIZE.fullmatch(value)):
         size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
     else:
         raise ValueError(f"expected a size such as 1048576, 512KiB or 1MiB, got {value!r}")
@@ -55,7 +55,7 @@ def parse_size(value: object) -> int:
 
 def parse_rate(value: object) -> float:
     """Events per second from `50/s`, `1000/m`, `10000/h`."""
-    if isinstance(value, str) and (match := _RATE.match(value)):
+    if isinstance(value, str) and (match := _RATE.fullmatch(value)):
         rate = float(match.group(1)) / _RATE_UNITS[match.group(2)]
         if rate > 0:
             return rate

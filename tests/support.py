@@ -32,6 +32,7 @@ import uvicorn
 
 from relay.config import load_config
 from relay.http.app import create_app
+from relay.server import uvicorn_config
 from relay.storage.base import Storage
 from relay.storage.sqlite import SQLiteStorage
 
@@ -245,10 +246,10 @@ class RelayThread:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
-        self.server = uvicorn.Server(uvicorn.Config(
-            self.app, log_config=None, access_log=False, lifespan="on", loop="asyncio",
-            http="h11" if os.environ.get("RELAY_TEST_H11") else "httptools",
-        ))
+        served = uvicorn_config(self.app, config, loop="asyncio")
+        if os.environ.get("RELAY_TEST_H11"):
+            served.http = "h11"
+        self.server = uvicorn.Server(served)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
         self.thread.start()

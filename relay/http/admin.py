@@ -38,7 +38,12 @@ from starlette.routing import Route
 
 from relay.config import EndpointConfig
 from relay.exceptions import StorageError
-from relay.http.ingest import check_bearer
+from relay.http.auth import (
+    HOST_NOT_ALLOWED,
+    check_token,
+    from_other_site,
+    is_json_media_type,
+)
 from relay.http.ingest import store_events as ingest_events
 from relay.http.problems import Problem
 from relay.metrics import CONTENT_TYPE_LATEST
@@ -75,8 +80,8 @@ MAX_LIMIT = 500
 TEST_EVENT_TYPE = "webhook.test"
 TEST_WAIT_MARGIN_S = 5.0  # `test` waits for the endpoint's timeout plus this
 _LIST_PARAMS = ("endpoint", "status", "type", "since", "until", "limit", "cursor")
-_DELIVERY_ID = re.compile(r"^(?:dlv_)?([0-9]{1,18})$")
-_DURATION_WITH_UNIT = re.compile(r"^\s*\d+(?:\.\d+)?\s*(ms|s|m|h|d|w)\s*$")
+_DELIVERY_ID = re.compile(r"(?:dlv_)?([0-9]{1,18})")
+_DURATION_WITH_UNIT = re.compile(r"\s*[0-9]+(?:\.[0-9]+)?\s*(ms|s|m|h|d|w)\s*")
 # Request headers an endpoint's `headers:` may add that carry credentials; the
 # signature headers were already cut to their scheme when the attempt was stored.
 _SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|api[-_]?key|password",
@@ -103,7 +108,7 @@ def parse_time(value: str, now: float, param: str) -> float:
     A bare number is refused: "since=3600" could mean a Unix time or an hour ago.
     """
     text = value.strip()
-    if _DURATION_WITH_UNIT.match(text):
+    if _DURATION_WITH_UNIT.fullmatch(text):
         return now - parse_duration(text)
     try:
         when = datetime.fromisoformat(text)
@@ -123,7 +128,7 @@ def format_delivery_id(delivery_id: int) -> str:
 
 def parse_delivery_id(text: str) -> int | None:
     """`dlv_42` (or plain `42`) to 42; None when it cannot be a delivery id."""
-    match = _DELIVERY_ID.match(text)
+    match = _DELIVERY_ID.fullmatch(text)
     return int(match.group(1)) if match else None
 
 
@@ -222,12 +227,41 @@ def endpoint_json(name: str, endpoint: EndpointConfig | None,
 # -- plumbing ------------------------------------------------------------------------------
 
 
+async def check_admin_request(request: Request, state: RelayState) -> None:
+    """The admin token, the browser rules of `relay.http.auth`, and JSON-only POST bodies.
+
+    Other-site requests are refused whatever the token: a browser cannot hold
+    the token, but a tokenless relay would obey any page that posts to it.
+    """
+    token = state.config.admin.token
+    headers = request.headers
+    if from_other_site(headers):
+        raise Problem(403, "cross-site-request",
+                      "this request was sent by a page of another site (Origin or "
+                      "Sec-Fetch-Site says so); the admin API answers programs and this "
+                      "relay's own pages only")
+    if not token and not state.host_rule.allows(headers.get("host", "")):
+        raise Problem(403, "host-not-allowed", HOST_NOT_ALLOWED)
+    check_token(headers.get("authorization", ""), token, "admin.token")
+    if request.method == "POST":
+        content_type = headers.get("content-type")
+        if content_type is None:
+            if (await request.body()).strip():
+                raise Problem(415, "unsupported-media-type",
+                              "send the body as JSON with `Content-Type: application/json`")
+        elif not is_json_media_type(content_type):
+            media_type = content_type.split(";", 1)[0].strip() or "none"
+            raise Problem(415, "unsupported-media-type",
+                          f"admin actions take JSON: send `Content-Type: application/json` "
+                          f"(got {media_type})")
+
+
 def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Check the admin token, and answer 503 when the store fails underneath a route."""
+    """Check who is asking, and answer 503 when the store fails underneath a route."""
 
     async def route(request: Request) -> Response:
         state: RelayState = request.app.state.relay
-        check_bearer(request, state.config.admin.token, "admin.token")
+        await check_admin_request(request, state)
         try:
             return await handler(request, state)
         except StorageError as exc:

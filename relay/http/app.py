@@ -30,6 +30,7 @@ from relay.delivery.sender import Sender
 from relay.delivery.worker import Dispatcher
 from relay.exceptions import ConfigError, StorageError
 from relay.http.admin import admin_routes
+from relay.http.auth import HostRule
 from relay.http.dashboard import dashboard_routes
 from relay.http.ingest import IngestEndpoint
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
@@ -54,6 +55,10 @@ class RelayState:
     clock: Callable[[], float] = field(default=time.time)
     started_at: float = field(default_factory=time.time)
     metrics: RelayMetrics = field(default_factory=RelayMetrics)
+    host_rule: HostRule = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.host_rule = host_rule(self.config)
 
     async def reload(self) -> bool:
         """Re-read relay.yaml (SIGHUP); keep the running config if the new one is invalid.
@@ -77,12 +82,17 @@ class RelayState:
         if ignored:
             log.warning("reload_needs_restart", keys=ignored)
         self.config = dataclasses.replace(new, **fixed)  # type: ignore[arg-type]
+        self.host_rule = host_rule(self.config)
         self.router = Router(self.config.endpoints)
         await self.storage.sync_endpoints(active_endpoints(self.config), self.clock())
         self.dispatcher.reload(self.config, await self.storage.held_endpoints())
         log.info("config_reloaded", path=str(self.config.source),
                  endpoints=len(self.config.endpoints))
         return True
+
+
+def host_rule(config: Config) -> HostRule:
+    return HostRule(config.listen_host, config.listen_port, config.admin.allowed_hosts)
 
 
 def active_endpoints(config: Config) -> list[str]:

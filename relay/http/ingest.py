@@ -12,7 +12,6 @@ messages. Errors still go through `Problem`, as everywhere else.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from collections.abc import Iterable
@@ -20,64 +19,63 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
-from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from relay.config import TYPE_RE
 from relay.exceptions import StorageError, StorageUnavailable
+from relay.http.auth import HOST_NOT_ALLOWED, check_token, from_other_site, is_json_media_type
 from relay.http.problems import Problem, problem_response
 from relay.models import IngestOutcome, NewEvent, new_event_id
 
 if TYPE_CHECKING:
     from relay.http.app import RelayState
 
-__all__ = ["IngestEndpoint", "check_bearer", "parse_event", "store_events"]
+__all__ = ["IngestEndpoint", "parse_event", "store_events"]
 
 log = structlog.get_logger("relay.http")
 
-TYPE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 MAX_BATCH = 500
 RETRY_AFTER_S = "5"
 
 
-def check_bearer(request: Request, token: str | None, what: str) -> None:
-    """Enforce `Authorization: Bearer <token>` on a Starlette request (admin routes)."""
-    check_token(request.headers.get("authorization", ""), token, what)
+def check_caller(headers: IngestHeaders, state: RelayState) -> None:
+    """The token when one is configured; without one, the browser rules of `relay.http.auth`.
 
-
-def check_token(header: str, token: str | None, what: str) -> None:
-    """Enforce `Authorization: Bearer <token>` (`header`) when a token is configured."""
-    if not token:
+    A platform's sender is a program: it sends a token, or it posts to a
+    loopback listener by a loopback name and never says it comes from a site.
+    """
+    token = state.config.ingest.token
+    if token:
+        check_token(headers.authorization, token, "ingest.token")
         return
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not given:
-        raise Problem(401, "unauthorized", f"send `Authorization: Bearer <{what}>`; "
-                      "this relay requires a token", headers={"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Problem(401, "unauthorized", f"the bearer token is not the configured {what}",
-                      headers={"WWW-Authenticate": "Bearer"})
+    if not state.host_rule.allows(headers.host):
+        raise Problem(403, "host-not-allowed", HOST_NOT_ALLOWED)
+    if headers.fetch_site is not None or headers.origin is not None:
+        signals = {"host": headers.host}
+        if headers.fetch_site is not None:
+            signals["sec-fetch-site"] = headers.fetch_site
+        if headers.origin is not None:
+            signals["origin"] = headers.origin
+        if from_other_site(signals):
+            raise Problem(403, "cross-site-request",
+                          "this request was sent by a page of another site; the relay takes "
+                          "events from programs, not from web pages")
 
 
 def check_json_request(headers: IngestHeaders, limit: int) -> None:
     """Refuse a non-JSON media type, or a declared size over `limit`, before reading."""
-    if headers.content_type != "application/json":
-        _check_media_type(headers.content_type)
+    if headers.content_type != "application/json" and not is_json_media_type(
+            headers.content_type):
+        shown = headers.content_type.split(";", 1)[0].strip().lower() or "none"
+        raise Problem(415, "unsupported-media-type",
+                      f"send the event as JSON with `Content-Type: application/json` "
+                      f"(got {shown})")
     declared = headers.content_length
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Problem(413, "body-too-large",
                       f"the body is {declared} bytes; this relay accepts at most {limit} "
                       "(ingest.max_body_bytes)")
-
-
-def _check_media_type(content_type: str) -> None:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
-        shown = media_type or "none"
-        raise Problem(415, "unsupported-media-type",
-                      f"send the event as JSON with `Content-Type: application/json` "
-                      f"(got {shown})")
 
 
 class IngestHeaders:
@@ -88,16 +86,20 @@ class IngestHeaders:
     """
 
     __slots__ = ("authorization", "content_length", "content_type", "event_type",
-                 "idempotency_key")
+                 "fetch_site", "host", "idempotency_key", "origin")
     authorization: str
     content_length: str | None
     content_type: str
     event_type: str | None
+    fetch_site: str | None
+    host: str
     idempotency_key: str | None
+    origin: str | None
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
-        self.content_type = self.authorization = ""
+        self.content_type = self.authorization = self.host = ""
         self.content_length = self.event_type = self.idempotency_key = None
+        self.fetch_site = self.origin = None
         for name, value in raw:
             # uvicorn hands names lowercased; the values are latin-1 (RFC 9110).
             if name == b"content-type":
@@ -110,6 +112,12 @@ class IngestHeaders:
                 self.event_type = value.decode("latin-1")
             elif name == b"idempotency-key":
                 self.idempotency_key = value.decode("latin-1")
+            elif name == b"host":
+                self.host = value.decode("latin-1")
+            elif name == b"sec-fetch-site":
+                self.fetch_site = value.decode("latin-1")
+            elif name == b"origin":
+                self.origin = value.decode("latin-1")
 
 
 class ClientGone(Exception):
@@ -164,7 +172,7 @@ def parse_event(
             raise Problem(400, "missing-event-type",
                           f"{prefix}no event type: send an `X-Event-Type` header or a string "
                           f"field among {tried}")
-    if not TYPE_RE.match(event_type):
+    if not TYPE_RE.fullmatch(event_type):
         raise Problem(400, "invalid-event-type",
                       f"{prefix}event type {event_type[:140]!r} is not valid: use 1 to 128 "
                       "letters, digits, '.', '_' or '-'")
@@ -183,7 +191,7 @@ def parse_event(
                               f"be a string or an integer, got {_json_kind(raw_id)}")
             key = str(raw_id)
             key_source = f"field {config.ingest.id_field!r}"
-    if key is not None and not KEY_RE.match(key):
+    if key is not None and not KEY_RE.fullmatch(key):
         raise Problem(400, "invalid-idempotency-key",
                       f"{prefix}the {key_source} must be 1 to 255 printable ASCII characters "
                       "without spaces")
@@ -328,7 +336,7 @@ class IngestEndpoint:
                               headers={"Allow": "POST"})
             headers = IngestHeaders(scope["headers"])
             ingest = state.config.ingest
-            check_token(headers.authorization, ingest.token, "ingest.token")
+            check_caller(headers, state)
             check_json_request(headers, ingest.max_body_bytes)
             body = await read_body(receive, ingest.max_body_bytes)
             if self.batch:

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -46,8 +45,6 @@ __all__ = [
     "SecurityHeaders",
     "Session",
     "Sessions",
-    "loopback_host",
-    "same_site_request",
 ]
 
 SESSION_COOKIE = "relay_session"
@@ -189,48 +186,6 @@ class Sessions:
         if not isinstance(flash, dict) or flash.get("exp", 0) < self._clock():
             return None
         return flash
-
-
-def same_site_request(request: Request) -> bool:
-    """False when the browser says the request comes from another site.
-
-    `Sec-Fetch-Site` is the most direct signal; `Origin` and `Referer` are
-    checked when present. `Origin: null` carries no information (browsers send
-    it on same-origin POSTs under `Referrer-Policy: no-referrer`), so it is
-    left to the other checks and to the CSRF token, which is always required.
-    Hosts are compared without the scheme, so a TLS-terminating proxy that does
-    not forward the scheme does not lock operators out.
-    """
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return False
-    host = request.headers.get("host", "").lower()
-    for header in ("origin", "referer"):
-        value = request.headers.get(header)
-        if value is None or value == "null":
-            continue
-        if urlsplit(value).netloc.lower() != host:
-            return False
-    return True
-
-
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
-def loopback_host(request: Request, listen_host: str) -> bool:
-    """True when the browser addressed the relay by a loopback name (or its listen address).
-
-    Without an admin token the dashboard is open to whoever reaches it, which
-    the config limits to loopback listeners. DNS rebinding would still let a
-    web page reach 127.0.0.1 under its own host name, same-origin from the
-    browser's point of view, so such pages are refused by their Host header.
-    """
-    host = request.headers.get("host", "").strip().lower()
-    if host.startswith("["):  # [::1]:8787
-        name = host[1:].split("]", 1)[0]
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return name in _LOOPBACK_NAMES or name.startswith("127.") or name == listen_host.lower()
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str,

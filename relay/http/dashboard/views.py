@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from relay.exceptions import StorageError
 from relay.http import admin
+from relay.http.auth import from_other_site
 from relay.http.dashboard.render import STATIC_DIR, absolute, duration, environment, query_url
 from relay.http.dashboard.security import (
     FLASH_COOKIE,
@@ -40,8 +41,6 @@ from relay.http.dashboard.security import (
     Session,
     Sessions,
     delete_cookie,
-    loopback_host,
-    same_site_request,
     set_cookie,
 )
 from relay.http.problems import Problem
@@ -217,7 +216,7 @@ class Dashboard:
         async def route(request: Request) -> Response:
             state: RelayState = request.app.state.relay
             token = state.config.admin.token
-            if not token and not loopback_host(request, state.config.listen_host):
+            if not token and not state.host_rule.allows(request.headers.get("host", "")):
                 return _finish(self._error(request, None, 403, "Host not allowed", _HOST_DETAIL))
             session = self._session(request, token)
             refresh = request.headers.get(REFRESH_HEADER) == "1"
@@ -262,7 +261,7 @@ class Dashboard:
             if session is not None and (session.authenticated or not token):
                 ctx = Ctx(state, session, self.sessions.csrf_token(session), False)
             try:
-                if not token and not loopback_host(request, state.config.listen_host):
+                if not token and not state.host_rule.allows(request.headers.get("host", "")):
                     raise _Refused(403, "Host not allowed", _HOST_DETAIL)
                 if request.method != "POST":
                     response = self._error(request, ctx, 405, "Method not allowed",
@@ -273,7 +272,7 @@ class Dashboard:
                     raise _Refused(403, "Not signed in", "Your session is missing or has "
                                    "expired. Open the dashboard again and sign in.")
                 form = await _read_form(request)
-                if not same_site_request(request):
+                if from_other_site(request.headers, null_origin_is_other=False):
                     raise _Refused(403, "Refused", "This form was sent from another site.")
                 if not self.sessions.check_csrf(session, form.get("csrf")):
                     raise _Refused(403, "Refused", "The form's CSRF token is missing or "
@@ -326,8 +325,8 @@ class Dashboard:
         except _Refused as exc:
             return self._login_form(request, token, None, query_next, exc.detail, exc.status)
         next_url = _safe_next(form.get("next"), "/ui")
-        if not same_site_request(request) or not self.sessions.check_csrf(session,
-                                                                          form.get("csrf")):
+        if (from_other_site(request.headers, null_origin_is_other=False)
+                or not self.sessions.check_csrf(session, form.get("csrf"))):
             return self._login_form(request, token, None, next_url,
                                     "The form expired. Enter the token again.", 403)
         given = form.get("token", "").strip()
