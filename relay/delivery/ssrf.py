@@ -15,7 +15,9 @@ aiohttp's connection path rather than in front of it:
   private, link-local, metadata, ...), or None for a public address. IPv6 forms
   that carry an IPv4 address (mapped `::ffff:a.b.c.d`, IPv4-compatible,
   NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged by the IPv4 inside.
-* `DestinationPolicy` adds the operator's `allow_networks` to that.
+* `DestinationPolicy` adds the operator's `allow_networks` to that. An entry
+  admits exactly its own addresses: the embedded IPv4 above is used to refuse,
+  never to admit (see `DestinationPolicy`).
 * `GuardedResolver` wraps aiohttp's resolver: it resolves once, drops every
   refused address, and raises `DestinationRefused` when none is left. aiohttp
   connects only to the addresses a resolver returns, and keeps TLS SNI and the
@@ -167,16 +169,62 @@ def classify(address: IPAddress) -> str | None:
     return None
 
 
+def _as_connected(address: IPAddress) -> IPAddress:
+    """The socket address `address` stands for: mapped IPv4 unmapped, all else as is.
+
+    `::ffff:a.b.c.d` is the one IPv6 form that *is* its IPv4 address: a
+    dual-stack socket connecting to it sends IPv4 packets to a.b.c.d itself,
+    with no gateway in between (RFC 4291 2.5.5.2, RFC 3493 3.7), so it is
+    matched as that IPv4 address. Every other
+    form that embeds an IPv4 address (translated, compatible, NAT64, 6to4) is
+    a distinct IPv6 destination that some gateway or relay may or may not carry
+    to that IPv4 host; it stays IPv6.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return mapped
+    return address
+
+
+def _as_connected_network(network: Network) -> Network:
+    """An entry written in mapped form (`::ffff:127.0.0.0/104`) as the IPv4 network it is."""
+    if (isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96
+            and network.subnet_of(_V6_MAPPED)):
+        return ipaddress.IPv4Network(
+            (int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+    return network
+
+
+def _is_metadata(address: IPAddress) -> bool:
+    if address in METADATA_ADDRESSES:
+        return True
+    embedded = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+    return embedded is not None and embedded[0] in METADATA_ADDRESSES
+
+
 @dataclass(frozen=True, slots=True)
 class DestinationPolicy:
     """`classify()` plus the operator's `delivery.allow_networks` exceptions.
 
-    A metadata address is allowed only by an entry for that single host
-    (`169.254.169.254/32`): allowing `169.254.0.0/16` for a link-local device,
-    or `100.64.0.0/10` for a VPN, must not hand out cloud credentials as well.
+    An entry admits exactly the addresses inside it, compared as connected to
+    (`_as_connected`: only the IPv4-mapped form is taken as its IPv4 address).
+    So `127.0.0.0/8` admits `127.0.0.1` and `::ffff:127.0.0.1`, but not
+    `::ffff:0:7f00:1`, `::7f00:1`, `64:ff9b::7f00:1` or `2002:7f00:1::1`:
+    embedded IPv4 makes those refused (see `classify()`), never allowed; an
+    operator who means them lists them as IPv6.
+
+    A metadata address, or an IPv6 form embedding one, is allowed only by an
+    entry for that single host (`169.254.169.254/32`): allowing
+    `169.254.0.0/16` for a link-local device, `100.64.0.0/10` for a VPN or
+    `64:ff9b::/96` for a NAT64 network must not hand out cloud credentials too.
     """
 
     allow_networks: tuple[Network, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allow_networks",
+                           tuple(_as_connected_network(n) for n in self.allow_networks))
 
     @classmethod
     def of(cls, networks: Iterable[Network | str]) -> DestinationPolicy:
@@ -189,16 +237,12 @@ class DestinationPolicy:
         if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
             address = ipaddress.IPv6Address(int(address))
         reason = classify(address)
-        if reason is None or self._allowed(address):
+        if reason is None or self._allowed(_as_connected(address)):
             return None
-        if isinstance(address, ipaddress.IPv6Address):
-            embedded = embedded_ipv4(address)
-            if embedded is not None and self._allowed(embedded[0]):
-                return None
         return reason
 
     def _allowed(self, address: IPAddress) -> bool:
-        metadata = address in METADATA_ADDRESSES
+        metadata = _is_metadata(address)
         for network in self.allow_networks:
             if address.version == network.version and address in network and (
                     not metadata or network.prefixlen == network.max_prefixlen):

@@ -158,6 +158,29 @@ async def test_ipv6_loopback_is_refused_then_reached_when_allowed(
     assert len(http_server_v6.log) == 2
 
 
+@pytest.mark.parametrize("address", ["::ffff:0:7f00:1", "::7f00:1", "64:ff9b::7f00:1",
+                                     "2002:7f00:1::1"])
+async def test_an_ipv4_allow_entry_does_not_open_ipv6_forms_that_embed_loopback(
+    address: str, http_server: HTTPServer, network_fence: NetworkFence,
+    make_sender: SenderFactory,
+) -> None:
+    """127.0.0.0/8 is allowed; a name or literal for these IPv6 addresses is still refused.
+
+    They are not 127.0.0.1 on the wire (a SIIT/NAT64 gateway or 6to4 relay
+    would carry them on), so the refusal must come before any connect.
+    """
+    ok_server(http_server)
+    resolver = StaticResolver({"embedded.test": [address]})
+    for host in ("embedded.test", f"[{address}]"):
+        sender = make_sender(["127.0.0.0/8"], resolver=resolver)
+        result = await post(sender, f"http://{host}:{http_server.port}/hook")
+        assert_refused(result, "loopback, as ", "delivery.allow_networks")
+    assert network_fence.attempts == []
+    assert http_server.log == []
+    result = await post(make_sender(["127.0.0.0/8"]), f"http://loopback.test:{http_server.port}/hook")
+    assert (result.status, result.error) == (200, None)
+
+
 async def test_a_name_with_forbidden_and_allowed_addresses_connects_only_to_allowed_ones(
     http_server: HTTPServer, network_fence: NetworkFence, make_sender: SenderFactory,
 ) -> None:

@@ -132,11 +132,74 @@ def test_allow_networks_exempt_the_addresses_inside_them() -> None:
 
 
 def test_an_allowed_ipv4_network_also_allows_its_mapped_forms() -> None:
-    """`::ffff:127.0.0.1` reaches 127.0.0.1, so 127.0.0.0/8 allows it."""
+    """`::ffff:127.0.0.1` is the socket address 127.0.0.1, so 127.0.0.0/8 allows it."""
     policy = DestinationPolicy.of(["127.0.0.0/8"])
     assert policy.refusal_for("::ffff:127.0.0.1") is None
-    assert policy.refusal_for("64:ff9b::127.0.0.1") is None
+    assert policy.refusal_for("::ffff:127.9.9.9") is None
     assert policy.refusal_for("::ffff:10.0.0.1") is not None
+
+
+# IPv4-translated, IPv4-compatible, NAT64 and 6to4 forms of 127.0.0.1: each is a
+# different address, routed elsewhere (a SIIT or NAT64 gateway, a 6to4 relay).
+LOOPBACK_IN_IPV6_FORMS = ["::ffff:0:7f00:1", "::7f00:1", "64:ff9b::7f00:1", "2002:7f00:1::1"]
+
+
+@pytest.mark.parametrize("text", LOOPBACK_IN_IPV6_FORMS)
+def test_an_ipv4_allow_entry_does_not_admit_ipv6_forms_that_embed_it(text: str) -> None:
+    """127.0.0.0/8 admits 127.0.0.0/8 and its mapped form, not every IPv6 that embeds it."""
+    policy = DestinationPolicy.of(["127.0.0.0/8"])
+    reason = policy.refusal_for(text)
+    assert reason is not None
+    assert reason.startswith("loopback, as ")
+    assert DestinationPolicy.of(["0.0.0.0/0"]).refusal_for(text) == reason
+
+
+@pytest.mark.parametrize("text", LOOPBACK_IN_IPV6_FORMS)
+def test_an_ipv6_allow_entry_for_the_form_itself_admits_it(text: str) -> None:
+    """The operator can still allow such a form, by listing it as IPv6."""
+    assert DestinationPolicy.of([f"{text}/128"]).refusal_for(text) is None
+    assert DestinationPolicy.of(["::/0"]).refusal_for(text) is None
+
+
+def test_an_ipv6_allow_entry_admits_exactly_its_addresses() -> None:
+    """`::1/128` admits `::1` and nothing that merely embeds or maps to something else."""
+    policy = DestinationPolicy.of(["::1/128"])
+    assert policy.refusal_for("::1") is None
+    for text in ("::2", "127.0.0.1", "::ffff:127.0.0.1", "::7f00:1", "fe80::1"):
+        assert policy.refusal_for(text) is not None, text
+
+
+def test_mapped_forms_are_matched_as_ipv4_on_both_sides() -> None:
+    """`::ffff:a.b.c.d` is an IPv4 socket address, whichever way the entry or address is written."""
+    written_mapped = DestinationPolicy.of(["::ffff:127.0.0.0/104"])
+    assert written_mapped.refusal_for("127.0.0.1") is None
+    assert written_mapped.refusal_for("::ffff:127.0.0.1") is None
+    assert written_mapped.refusal_for("::ffff:0:7f00:1") is not None
+    assert DestinationPolicy.of(["::/0"]).refusal_for("::ffff:127.0.0.1") is not None
+    assert DestinationPolicy.of(["::/0"]).refusal_for("::ffff:10.0.0.1") is not None
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("64:ff9b::a9fe:a9fe", "a cloud metadata service, as NAT64 169.254.169.254"),
+    ("2002:a00:1::", "private (RFC 1918), as 6to4 10.0.0.1"),
+    ("2002:a9fe:a9fe::1", "a cloud metadata service, as 6to4 169.254.169.254"),
+])
+def test_embedded_ipv4_is_refused_as_what_it_embeds_even_when_the_ipv6_looks_global(
+        text: str, reason: str) -> None:
+    """6to4 addresses are inside 2000::/3; what they reach is the embedded IPv4 host."""
+    address = ipaddress.ip_address(text)
+    assert classify(address) == reason
+    assert DestinationPolicy.of(["0.0.0.0/0", "169.254.169.254/32"]).refusal(address) == reason
+
+
+def test_embedded_metadata_needs_an_entry_for_the_single_ipv6_host() -> None:
+    """Allowing a whole NAT64 or 6to4 prefix does not hand out cloud credentials either."""
+    broad = DestinationPolicy.of(["64:ff9b::/96", "2002::/16"])
+    assert broad.refusal_for("64:ff9b::a00:1") is None
+    assert broad.refusal_for("64:ff9b::a9fe:a9fe") is not None
+    assert broad.refusal_for("2002:a9fe:a9fe::") is not None
+    assert DestinationPolicy.of(["64:ff9b::a9fe:a9fe/128"]).refusal_for(
+        "64:ff9b::a9fe:a9fe") is None
 
 
 def test_metadata_needs_an_entry_for_the_single_host() -> None:
@@ -191,6 +254,16 @@ def test_an_ipv4_address_inside_ipv6_is_judged_like_the_ipv4_address(v4: IPv4) -
     forbidden = classify(v4) is not None
     for v6 in _embeddings(v4):
         assert (classify(v6) is not None) == forbidden, v6
+
+
+@given(ipv4s)
+def test_an_ipv4_allow_list_admits_only_ipv4_and_its_mapped_form(v4: IPv4) -> None:
+    """Whatever an IPv4 allow list holds, of the IPv6 forms only `::ffff:a.b.c.d` follows it."""
+    policy = DestinationPolicy.of(["0.0.0.0/0"])
+    mapped, *others = _embeddings(v4)
+    assert policy.refusal(mapped) == policy.refusal(v4)
+    for v6 in others:
+        assert policy.refusal(v6) == classify(v6), v6
 
 
 @given(ipv4s)
