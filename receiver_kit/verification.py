@@ -2,8 +2,10 @@
 
 * ``standard``: headers ``webhook-id``, ``webhook-timestamp``,
   ``webhook-signature``; the signature is ``v1,`` + base64 HMAC-SHA256 of
-  ``{id}.{timestamp}.{body}``, keyed with the base64 after ``whsec_``; several
-  space-separated signatures may be sent (one per secret during a rotation).
+  ``{id}.{timestamp}.{body}``, keyed with the secret base64-decoded after an
+  optional ``whsec_``, as the Standard Webhooks and Svix libraries key it;
+  several space-separated signatures may be sent (one per secret during a
+  rotation).
 * ``x-webhook``: headers ``X-Webhook-Id``, ``X-Webhook-Event``,
   ``X-Webhook-Timestamp``, ``X-Webhook-Signature``; the signature is the
   lowercase hex HMAC-SHA256 of the raw body, keyed with the secret's UTF-8.
@@ -21,7 +23,7 @@ Why the code looks the way it does:
 * Every way a header can be wrong ends in a `VerificationError` subclass:
   unparseable signatures are simply candidates that match nothing, so no
   ``ValueError``, ``IndexError`` or ``binascii.Error`` escapes.
-* Configuration errors (an empty secret, a ``whsec_`` value that is not
+* Configuration errors (an empty secret, a `standard` secret that is not
   base64, an unknown scheme) are raised by the constructor, so a deployment
   with a broken secret fails at start-up rather than rejecting every delivery.
 """
@@ -96,11 +98,12 @@ SCHEMES: Final[Mapping[str, SchemeHeaders]] = {
 def _secret_keys(secret: SecretsLike, scheme: str) -> list[bytes]:
     """Turn the configured secret(s) into HMAC keys, or raise `InvalidSecretError`.
 
-    `standard` decodes the base64 after ``whsec_`` (padding optional, as in
-    the reference libraries); any other ``str`` secret is used as its UTF-8
-    bytes, and ``bytes`` are used as the key itself. The hex schemes always
-    use the UTF-8 bytes of the whole string, ``whsec_`` prefix included,
-    because that is what the relay signs with.
+    `standard` keys a ``str`` secret as the Standard Webhooks reference
+    libraries do: an optional ``whsec_`` is stripped and the rest
+    base64-decoded, so a receiver keeps the secret it used with them, prefixed
+    or not. The hex schemes use the UTF-8 bytes of the whole string,
+    ``whsec_`` included, because that is what the relay signs with. ``bytes``
+    are the key itself in every scheme.
     """
     if isinstance(secret, str | bytes | bytearray):
         items: Sequence[object] = [secret]
@@ -122,14 +125,8 @@ def _secret_keys(secret: SecretsLike, scheme: str) -> list[bytes]:
                 raise InvalidSecretError(
                     f"{which} has leading or trailing whitespace (a newline from a file?)"
                 )
-            if scheme == "standard" and item.startswith(_WHSEC_PREFIX):
-                encoded = item[len(_WHSEC_PREFIX) :]
-                try:
-                    key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-                except (binascii.Error, ValueError):
-                    raise InvalidSecretError(
-                        f"{which} starts with whsec_ but the rest is not valid base64"
-                    ) from None
+            if scheme == "standard":
+                key = _standard_key(item, which)
             else:
                 try:
                     key = item.encode("utf-8")
@@ -141,6 +138,25 @@ def _secret_keys(secret: SecretsLike, scheme: str) -> list[bytes]:
             raise InvalidSecretError(f"{which} is empty")
         keys.append(key)
     return keys
+
+
+def _standard_key(secret: str, which: str) -> bytes:
+    """Base64 after an optional ``whsec_``, padding optional, as the reference libraries.
+
+    Stricter than the Python reference in one way: that library drops
+    characters outside the base64 alphabet (``-``, ``_``, ``*``...) without a
+    word and keys with what is left, where the Go reference refuses the
+    secret. Refusing at construction gives one clear error instead of
+    signatures that match only some implementations.
+    """
+    encoded = secret.removeprefix(_WHSEC_PREFIX).rstrip("=")
+    try:
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSecretError(
+            f"{which} is not valid base64 (after an optional whsec_ prefix), as the "
+            "standard scheme requires; pass bytes to use a raw key"
+        ) from None
 
 
 def _lowered(headers: Mapping[Any, Any]) -> dict[str, Any]:
@@ -192,9 +208,9 @@ class Verifier:
 
     * `secret`: one secret or a list of them (newest first during a key
       rotation); a delivery is accepted when any signature in its header
-      matches any secret. For `standard`, a ``whsec_...`` secret is
-      base64-decoded as in Standard Webhooks; any other string is used as its
-      UTF-8 bytes, and ``bytes`` as the raw key.
+      matches any secret. For `standard`, a ``str`` secret is base64-decoded
+      after an optional ``whsec_``, as in Standard Webhooks; the hex schemes
+      use its UTF-8 bytes as they are; ``bytes`` are the raw key.
     * `tolerance`: seconds the timestamp may differ from `clock()` in either
       direction; ``None`` disables the window (for replaying stored
       deliveries). The hex schemes do not sign the timestamp, but it is still

@@ -40,6 +40,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "redact_url",
+    "standard_secret_key",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -471,7 +472,7 @@ class _Parser:
             if not value:
                 continue  # an unset ${VAR:-} means "no secret"
             if scheme == "standard":
-                problem = _whsec_problem(value)
+                problem = _standard_secret_problem(value)
                 if problem:
                     self.error(item_path, problem)
                     continue
@@ -479,7 +480,7 @@ class _Parser:
         if scheme == "standard" and not secrets and not any(
             e.startswith(path) for e in self.errors
         ):
-            self.error(path, "the standard signature scheme needs a whsec_ secret "
+            self.error(path, "the standard signature scheme needs a secret "
                              "(generate one with `relay keygen`)")
         return tuple(secrets)
 
@@ -759,14 +760,29 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _whsec_problem(secret: str) -> str | None:
-    if not secret.startswith("whsec_"):
-        return "the standard scheme needs a secret of the form whsec_<base64> " \
-               "(generate one with `relay keygen`)"
+def standard_secret_key(secret: str) -> bytes:
+    """The HMAC key of a `standard` secret, as the Standard Webhooks libraries derive it.
+
+    They strip an optional `whsec_` and base64-decode the rest, padding optional, so an
+    operator can paste a receiver's existing secret in either form. Decoding is strict
+    (ValueError), because the Python reference silently drops characters outside the
+    alphabet while the Go one refuses them: such a secret would verify at some receivers
+    only.
+    """
+    encoded = secret.removeprefix("whsec_").rstrip("=")
+    return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+
+
+def _standard_secret_problem(secret: str) -> str | None:
+    if secret != secret.strip():
+        return "has leading or trailing whitespace (a newline from a file?)"
     try:
-        key = base64.b64decode(secret[len("whsec_"):], validate=True)
+        key = standard_secret_key(secret)
     except (binascii.Error, ValueError):
-        return "is not valid: the part after whsec_ must be base64"
+        return ("is not valid: the standard scheme needs base64, optionally prefixed "
+                "with whsec_ (generate one with `relay keygen`)")
     if len(key) < 16:
-        return "is too short: the key after whsec_ must decode to at least 16 bytes"
+        return (f"is too short: the key decodes to {len(key)} bytes; the relay needs at "
+                "least 16 (128 bits), below which a captured signature lets it be guessed "
+                "offline (`relay keygen` makes 24)")
     return None

@@ -16,7 +16,7 @@ import hmac
 import secrets as _secrets
 from collections.abc import Sequence
 
-from relay.config import Scheme
+from relay.config import Scheme, standard_secret_key
 
 __all__ = ["Signer", "generate_secret", "secret_key"]
 
@@ -34,9 +34,13 @@ def generate_secret() -> str:
 
 
 def secret_key(secret: str, scheme: Scheme) -> bytes:
-    """The HMAC key: base64-decoded after `whsec_` for standard, UTF-8 bytes otherwise."""
+    """The HMAC key of one secret, derived exactly as the config check validated it.
+
+    `standard`: base64 after an optional `whsec_` (`standard_secret_key`), as Standard
+    Webhooks receivers derive it; the hex schemes: the string's UTF-8 bytes as they are.
+    """
     if scheme == "standard":
-        return base64.b64decode(secret.removeprefix("whsec_"))
+        return standard_secret_key(secret)
     return secret.encode()
 
 

@@ -173,14 +173,14 @@ def test_non_loopback_listen_needs_both_tokens() -> None:
 
 
 def test_secrets_are_checked_per_scheme() -> None:
-    """standard needs a whsec_ secret; hex schemes take any string or none."""
+    """standard needs a base64 secret; hex schemes take any string or none."""
     errors = errors_of("""
         endpoints:
           - {name: a, url: "https://a.example", secret: plain}
           - {name: b, url: "https://b.example", secret: "whsec_!!!"}
           - {name: c, url: "https://c.example"}
     """)
-    assert errors[0].startswith("endpoints[0].secret: the standard scheme needs a secret")
+    assert errors[0].startswith("endpoints[0].secret: is not valid")
     assert errors[1].startswith("endpoints[1].secret: is not valid")
     assert errors[2].startswith("endpoints[2].secret: the standard signature scheme needs")
     assert all("plain" not in e for e in errors), "a secret value leaked into an error"
@@ -191,6 +191,41 @@ def test_secrets_are_checked_per_scheme() -> None:
     """), env={})
     assert config.endpoints[0].secrets == ("plain",)
     assert config.endpoints[1].secrets == ()
+
+
+def test_standard_secret_with_or_without_whsec_prefix() -> None:
+    """standard takes base64 after an optional whsec_, padding optional, as Standard Webhooks."""
+    bare = SECRET.removeprefix("whsec_")
+    padded = "dGhpcyBpcyBhIHNlY29uZCBzZWNyZXQ="
+    config = parse_config(textwrap.dedent(f"""
+        endpoints:
+          - {{name: a, url: "https://a.example", secret: {bare}}}
+          - {{name: b, url: "https://b.example", secret: "{padded.rstrip("=")}"}}
+          - {{name: c, url: "https://c.example", secret: [{SECRET}, "${{OLD}}"]}}
+    """), env={"OLD": padded})
+    assert [e.secrets for e in config.endpoints] == [
+        (bare,), (padded.rstrip("="),), (SECRET, padded)
+    ]
+
+
+def test_unusable_standard_secrets_name_their_key_path() -> None:
+    """Bad base64, a short key or stray whitespace: an error per key path, no secret echoed."""
+    dropped = "my_webhook-secret_for_the_crm"  # standardwebhooks would drop the - and _
+    errors = errors_of(f"""
+        endpoints:
+          - {{name: a, url: "https://a.example", secret: "{dropped}"}}
+          - {{name: b, url: "https://b.example", secret: c2hvcnQta2V5}}
+          - {{name: c, url: "https://c.example", secret: [{SECRET}, whsec_]}}
+          - {{name: d, url: "https://d.example", secret: "${{S}}"}}
+    """, env={"S": SECRET + "\n"})
+    assert errors[0].startswith("endpoints[0].secret: is not valid: the standard scheme needs "
+                                "base64, optionally prefixed with whsec_")
+    assert errors[1].startswith("endpoints[1].secret: is too short: the key decodes to 9 bytes")
+    assert errors[2].startswith("endpoints[2].secret[1]: is too short: the key decodes to 0")
+    assert errors[3].startswith("endpoints[3].secret: has leading or trailing whitespace")
+    assert len(errors) == 4
+    for secret in (dropped, "c2hvcnQta2V5", SECRET.removeprefix("whsec_")):
+        assert all(secret not in e for e in errors), "a secret value leaked into an error"
 
 
 def test_duplicate_endpoint_names_and_yaml_errors() -> None:

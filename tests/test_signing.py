@@ -5,13 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 
 import pytest
+import svix.webhooks
 from standardwebhooks import Webhook
 
+from relay.config import parse_config
 from relay.signing import Signer, generate_secret
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+BARE_SECRET = SECRET.removeprefix("whsec_")  # as the standardwebhooks test suite spells it
+PADDED = base64.b64encode(b"a twenty byte key...").decode()  # ends with "="
 BODY = b'{"type":"license.created","data":{"licenseKey":"ABCD-1234","seats":5}}'
 
 
@@ -21,6 +26,23 @@ def test_standard_known_answer() -> None:
         "msg_p5jXN8AQM9LWM0D4loKWxJek", "x", 1614265330, b'{"test": 2432232314}'
     )
     assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+@pytest.mark.parametrize("secret", [BARE_SECRET, PADDED, PADDED.rstrip("="),
+                                    "whsec_" + PADDED.rstrip("=")])
+def test_secret_spelled_as_receivers_have_it_signs_what_they_verify(secret: str) -> None:
+    """A relay.yaml secret without whsec_ or padding signs as the reference libraries key it."""
+    config = parse_config(
+        f"endpoints:\n  - {{name: a, url: 'https://a.example', secret: '{secret}'}}\n", env={}
+    )
+    endpoint = config.endpoints[0]
+    assert endpoint.secrets == (secret,)
+    now = int(time.time())
+    headers = Signer(endpoint.signature, endpoint.secrets).headers("evt_5", "t", now, BODY)
+    canonical = "whsec_" + secret.removeprefix("whsec_").rstrip("=")
+    for spelling in (secret, canonical):
+        assert Webhook(spelling).verify(BODY, headers)["data"]["seats"] == 5
+        svix.webhooks.Webhook(spelling).verify(BODY, headers)
 
 
 def test_standard_verifies_with_standardwebhooks() -> None:

@@ -83,10 +83,10 @@ def test_extension_reads_app_config(tmp_path):
     [
         ({}, "RECEIVER_KIT_SECRET is not set"),
         ({"RECEIVER_KIT_SECRET": "whsec_%%%"}, "RECEIVER_KIT_SECRET"),
-        ({"RECEIVER_KIT_SECRET": "s", "RECEIVER_KIT_SCHEME": "hmac"}, "RECEIVER_KIT_SCHEME"),
-        ({"RECEIVER_KIT_SECRET": "s", "RECEIVER_KIT_TOLERANCE": -5}, "RECEIVER_KIT_TOLERANCE"),
-        ({"RECEIVER_KIT_SECRET": "s", "RECEIVER_KIT_STORE": "mongo://x"}, "RECEIVER_KIT_STORE"),
-        ({"RECEIVER_KIT_SECRET": "s", "RECEIVER_KIT_LEASE": 0}, "RECEIVER_KIT_LEASE"),
+        ({"RECEIVER_KIT_SECRET": SECRET, "RECEIVER_KIT_SCHEME": "hmac"}, "RECEIVER_KIT_SCHEME"),
+        ({"RECEIVER_KIT_SECRET": SECRET, "RECEIVER_KIT_TOLERANCE": -5}, "RECEIVER_KIT_TOLERANCE"),
+        ({"RECEIVER_KIT_SECRET": SECRET, "RECEIVER_KIT_STORE": "mongo://x"}, "RECEIVER_KIT_STORE"),
+        ({"RECEIVER_KIT_SECRET": SECRET, "RECEIVER_KIT_LEASE": 0}, "RECEIVER_KIT_LEASE"),
     ],
 )
 def test_misconfiguration_fails_at_init_app(config, message):

@@ -30,6 +30,9 @@ KAT_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 KAT_TS = 1614265330
 KAT_BODY = b'{"test": 2432232314}'
 KAT_SIG = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+# The standardwebhooks test suite's secret is unprefixed; so is its wrong signature.
+BARE_SECRET = SECRET.removeprefix("whsec_")
+KAT_BAD_SIG = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="
 HEX_SECRET = "lic_hook_secret_7f3a"  # a raw platform secret, as in the x-webhook docs
 
 
@@ -70,6 +73,16 @@ def test_standard_vector_reproduced_by_testing_sign():
     """receiver_kit.testing signs the reference vector byte for byte."""
     headers = sign(KAT_BODY, SECRET, msg_id=KAT_ID, timestamp=KAT_TS)
     assert headers["webhook-signature"] == KAT_SIG
+
+
+@pytest.mark.parametrize("secret", [SECRET, BARE_SECRET], ids=["whsec_", "unprefixed"])
+def test_reference_vectors_with_and_without_whsec_prefix(secret):
+    """The reference suite's vectors hold for its secret with and without whsec_."""
+    verifier = Verifier(secret, clock=lambda: KAT_TS)
+    assert verifier.verify(KAT_BODY, kat_headers()).id == KAT_ID
+    assert sign(KAT_BODY, secret, msg_id=KAT_ID, timestamp=KAT_TS)["webhook-signature"] == KAT_SIG
+    with pytest.raises(InvalidSignatureError):
+        verifier.verify(KAT_BODY, {**kat_headers(), "webhook-signature": KAT_BAD_SIG})
 
 
 @pytest.mark.parametrize("scheme", ["x-webhook", "babel"])
@@ -357,6 +370,11 @@ def test_errors_never_echo_secret_or_expected_signature():
         ("", "standard", "empty"),
         ("whsec_", "standard", "empty"),
         ("whsec_not*base64!", "standard", "not valid base64"),
+        ("my-plain-secret", "standard", "not valid base64"),
+        ("abcde", "standard", "not valid base64"),
+        ("Zm9v_YmFyYmF6", "standard", "not valid base64"),
+        ("cl\u00e9-secr\u00e8te", "standard", "not valid base64"),
+        ("====", "standard", "empty"),
         ("whsec_abc\n", "standard", "whitespace"),
         ([], "standard", "no secret"),
         ([SECRET, ""], "standard", "secret #2"),
@@ -372,21 +390,28 @@ def test_unusable_secret_fails_at_construction(secret, scheme, message):
         Verifier(secret, scheme=scheme)
     assert isinstance(info.value, ValueError)
     assert message.split()[0] in str(info.value) or message in str(info.value)
-    assert "base64!" not in str(info.value)
+    if isinstance(secret, str) and len(secret.removeprefix("whsec_").strip()) > 3:
+        assert secret.removeprefix("whsec_").strip() not in str(info.value)
 
 
-def test_raw_and_bytes_secrets_for_standard():
-    """A raw str secret is keyed by its UTF-8 bytes; bytes are the key itself."""
+def test_one_string_is_base64_for_standard_and_utf8_for_hex_schemes():
+    """An unprefixed str is base64 for standard (not its UTF-8); hex schemes key the UTF-8."""
     body = b'{"type":"license.created"}'
-    raw = "my-plain-secret"
-    digest = hmac.new(raw.encode(), f"e1.{KAT_TS}.".encode() + body, hashlib.sha256).digest()
-    headers = {
+    utf8_digest = hmac.new(BARE_SECRET.encode(), f"e1.{KAT_TS}.".encode() + body, hashlib.sha256)
+    utf8_signed = {
         "webhook-id": "e1",
         "webhook-timestamp": str(KAT_TS),
-        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+        "webhook-signature": "v1," + base64.b64encode(utf8_digest.digest()).decode(),
     }
-    assert Verifier(raw, clock=lambda: KAT_TS).verify(body, headers).id == "e1"
-    assert Verifier(raw.encode(), clock=lambda: KAT_TS).verify(body, headers).id == "e1"
+    with pytest.raises(InvalidSignatureError):
+        Verifier(BARE_SECRET, clock=lambda: KAT_TS).verify(body, utf8_signed)
+    signed = sign(body, SECRET, msg_id="e1", timestamp=KAT_TS)
+    assert Verifier(BARE_SECRET, clock=lambda: KAT_TS).verify(body, signed).id == "e1"
+    raw_key = base64.b64decode(BARE_SECRET)
+    assert Verifier(raw_key, clock=lambda: KAT_TS).verify(body, signed).id == "e1"
+    hex_signed = {"X-Webhook-Id": "e2",
+                  "X-Webhook-Signature": hmac.new(BARE_SECRET.encode(), body, "sha256").hexdigest()}
+    assert Verifier(BARE_SECRET, scheme="x-webhook").verify(body, hex_signed).id == "e2"
 
 
 def test_unpadded_whsec_secret_is_accepted():

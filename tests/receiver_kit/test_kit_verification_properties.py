@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
+import standardwebhooks
+import svix.webhooks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from receiver_kit import (
+    InvalidSecretError,
     InvalidSignatureError,
     MalformedPayloadError,
     MissingHeaderError,
@@ -138,6 +147,86 @@ def test_signed_bytes_either_parse_or_are_malformed(body):
     except MalformedPayloadError:
         return
     assert event.body == body
+
+
+# -- secrets: the kit keys them as standardwebhooks and svix do --------------------------
+
+
+@st.composite
+def key_spellings(draw: st.DrawFn) -> tuple[str, str]:
+    """Two spellings of one random key: with or without whsec_ and base64 padding."""
+    encoded = base64.b64encode(draw(st.binary(min_size=1, max_size=64))).decode()
+
+    def spelling() -> str:
+        text = encoded.rstrip("=") if draw(st.booleans()) else encoded
+        return "whsec_" + text if draw(st.booleans()) else text
+
+    return spelling(), spelling()
+
+
+json_bodies = st.dictionaries(
+    st.text(max_size=10), st.one_of(st.integers(), st.text(max_size=20)), max_size=4
+).map(lambda d: json.dumps(d, ensure_ascii=False).encode())
+
+
+def _accepts(verify: Callable[[], object], rejection: type[Exception]) -> bool:
+    try:
+        verify()
+    except rejection:
+        return False
+    return True
+
+
+@PROPERTY
+@given(keys=key_spellings(), other=key_spellings(), same=st.booleans(), body=json_bodies)
+def test_kit_and_reference_libraries_agree_on_standard_secrets(keys, other, same, body):
+    """Prefixed or not, padded or not: kit, standardwebhooks and svix accept the same deliveries."""
+    secret, signer = keys if same else (keys[0], other[1])
+    now = int(time.time())
+    when = datetime.fromtimestamp(now, tz=UTC)
+    signature = standardwebhooks.Webhook(signer).sign("msg_1", when, body.decode())
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": signature}
+    kit = Verifier(secret, clock=lambda: now)
+    verdicts = [
+        _accepts(lambda: kit.verify(body, headers), VerificationError),
+        _accepts(lambda: standardwebhooks.Webhook(secret).verify(body, headers),
+                 standardwebhooks.WebhookVerificationError),
+        _accepts(lambda: svix.webhooks.Webhook(secret).verify(body, headers),
+                 svix.webhooks.WebhookVerificationError),
+    ]
+    assert verdicts == [verdicts[1]] * 3, (secret, signer, verdicts)
+    ours = sign(body, secret, msg_id="msg_1", timestamp=now)
+    standardwebhooks.Webhook(secret).verify(body, ours)
+    svix.webhooks.Webhook(secret).verify(body, ours)
+
+
+secret_texts = st.one_of(
+    st.text(alphabet="ABCXYZabcxyz0189+/=-_*! \n\u00e9", max_size=40),
+    st.text(max_size=24),
+).flatmap(lambda text: st.sampled_from([text, "whsec_" + text]))
+
+
+@PROPERTY
+@given(secret=secret_texts)
+def test_kit_keys_any_secret_as_the_reference_or_refuses_it(secret):
+    """Any string: the kit derives the reference's key, or raises InvalidSecretError.
+
+    It refuses only what the reference refuses too, or would key by silently dropping
+    characters outside the base64 alphabet (or, like every kit secret, surrounding space).
+    """
+    try:
+        kit_headers = sign(b"{}", secret, msg_id="msg_1", timestamp=NOW)
+    except InvalidSecretError:
+        try:
+            standardwebhooks.Webhook(secret)
+        except Exception:
+            return
+        encoded = secret.removeprefix("whsec_")
+        assert secret != secret.strip() or not re.fullmatch(r"[A-Za-z0-9+/]*=*", encoded)
+        return
+    when = datetime.fromtimestamp(NOW, tz=UTC)
+    for reference in (standardwebhooks.Webhook(secret), svix.webhooks.Webhook(secret)):
+        assert reference.sign("msg_1", when, "{}") == kit_headers["webhook-signature"]
 
 
 class _any_verification:
