@@ -86,7 +86,7 @@ class ConfigurationError(ReceiverKitError, ValueError):
 
 
 class InvalidSecretError(ConfigurationError):
-    """A secret is empty, of the wrong type, or a `whsec_` value is not base64.
+    """A secret is empty, of the wrong type, or (`standard`) not base64 after an optional `whsec_`.
 
     The message says which secret (by position) and why, never its value.
     """
