@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_duration", "parse_duration", "parse_rate", "parse_size"]
+__all__ = ["format_duration", "format_rate", "parse_duration", "parse_rate", "parse_size"]
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -70,3 +70,12 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+def format_rate(per_second: float) -> str:
+    """A rate as `parse_rate` reads it: per second when whole, else per minute or hour."""
+    for unit, size in (("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        count = per_second * size
+        if abs(count - round(count)) < 1e-9:
+            return f"{round(count)}/{unit}"
+    return f"{per_second * 3600:g}/h"

@@ -100,8 +100,8 @@ def test_full_config_is_typed_and_frozen() -> None:
     assert crm.retry_schedule_s == (1.0, 60.0)  # inherited from delivery
     assert crm.timeout_s == 2.0
     assert SECRET not in repr(config)
-    with pytest.raises(AttributeError):
-        config.listen_port = 1  # type: ignore[misc]
+    with pytest.raises(ValueError, match="frozen"):
+        config.retention_s = 1  # type: ignore[misc]
 
 
 def test_environment_expansion() -> None:

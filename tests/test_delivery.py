@@ -181,7 +181,9 @@ def test_a_slow_endpoint_does_not_delay_others(
     slow = make_receiver(lambda i, r: ("hang", 3.0))
     fast = make_receiver()
     relay = make_relay(
-        endpoint_yaml("slow", slow.url, max_in_flight=2, timeout="3s")
+        # The timeout outlasts the hang: a retry never starts while the receiver still
+        # holds the abandoned request, which it would count as a third one in flight.
+        endpoint_yaml("slow", slow.url, max_in_flight=2, timeout="4s")
         + endpoint_yaml("fast", fast.url),
         extra="",
     )

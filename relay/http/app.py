@@ -9,7 +9,6 @@ period before closing the store, so that nothing is left half-done.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -76,12 +75,11 @@ class RelayState:
             log.error("reload_rejected", path=str(self.config.source), errors=exc.errors)
             return False
         old = self.config
-        fixed = {"listen_host": old.listen_host, "listen_port": old.listen_port,
-                 "storage": old.storage}
+        fixed = {"listen": old.listen, "storage": old.storage}
         ignored = [key for key, value in fixed.items() if getattr(new, key) != value]
         if ignored:
             log.warning("reload_needs_restart", keys=ignored)
-        self.config = dataclasses.replace(new, **fixed)  # type: ignore[arg-type]
+        self.config = new.model_copy(update=fixed)
         self.host_rule = host_rule(self.config)
         self.router = Router(self.config.endpoints)
         await self.storage.sync_endpoints(active_endpoints(self.config), self.clock())

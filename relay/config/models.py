@@ -1,0 +1,242 @@
+"""The configuration's models: every key of relay.yaml, its type and its default, once.
+
+These pydantic models are the one schema of the relay's settings: relay.yaml
+is validated against them (`relay.config.loading`), the endpoint API
+validates its bodies with `EndpointConfig` and publishes its JSON schema in
+the OpenAPI document, and the rest of the relay reads them as frozen, typed
+objects with unit-suffixed fields (`timeout_s`). YAML keys are the fields'
+aliases (`timeout`), and what is serialized reads as what was written (`10s`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    model_validator,
+)
+
+from relay.config.storage_url import PostgresConfig, postgres_settings, redact_url, to_storage
+from relay.config.values import (
+    Bool,
+    Concurrency,
+    Duration,
+    EventPatterns,
+    HeaderBytes,
+    Headers,
+    HostNames,
+    Jitter,
+    Listen,
+    LogFormat,
+    LogLevel,
+    MaxHeaders,
+    MaxInFlight,
+    Name,
+    Networks,
+    OptionalEventTypes,
+    OptionalRate,
+    OptionalStr,
+    Ordering,
+    PositiveDuration,
+    Schedule,
+    SchemeField,
+    Secrets,
+    Size,
+    TypeFields,
+    Url,
+    kind,
+)
+from relay.units import format_duration
+
+__all__ = [
+    "DEFAULT_TYPE_FIELDS",
+    "AdminConfig",
+    "Config",
+    "DeliveryConfig",
+    "EndpointConfig",
+    "IngestConfig",
+    "LimitsConfig",
+    "LoggingConfig",
+    "Section",
+]
+
+DEFAULT_TYPE_FIELDS = ("type", "event", "event_type", "EventType")
+
+
+Storage = Annotated[str, BeforeValidator(to_storage, json_schema_input_type=str),
+                    PlainSerializer(redact_url, when_used="json")]
+
+
+class Section(BaseModel):
+    """A mapping of relay.yaml (or an API body): frozen, unknown keys refused.
+
+    A key set to null (`timeout: ~`) means its default, as if it were absent.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=False, validate_by_alias=True,
+        serialize_by_alias=True, hide_input_in_errors=True, arbitrary_types_allowed=True,
+        use_attribute_docstrings=True,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        if isinstance(data, BaseModel):
+            return data
+        raise ValueError(f"expected a mapping, got {kind(data)}")
+
+
+class IngestConfig(Section):
+    token: OptionalStr = Field(default=None, repr=False)
+    """When set, ingest needs `Authorization: Bearer <token>`."""
+    max_body_bytes: Size = 1024 * 1024
+    type_fields: TypeFields = DEFAULT_TYPE_FIELDS
+    id_field: OptionalStr = None
+
+
+class AdminConfig(Section):
+    token: OptionalStr = Field(default=None, repr=False)
+    allowed_hosts: HostNames = ()
+    """Host names, besides localhost and loopback addresses, a tokenless relay answers to."""
+
+
+class LimitsConfig(Section):
+    """Bounds on what one request may make the relay hold before it is refused."""
+
+    max_header_bytes: HeaderBytes = 64 * 1024
+    max_headers: MaxHeaders = 100
+
+
+class DeliveryConfig(Section):
+    timeout_s: PositiveDuration = Field(default=10.0, alias="timeout")
+    retry_schedule_s: Schedule = Field(
+        default=(5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0), alias="retry_schedule")
+    """Delays after the 1st, 2nd... failed attempt (Svix's schedule)."""
+    jitter: Jitter = 0.1
+    concurrency: Concurrency = 64
+    allow_networks: Networks = ()
+    shutdown_grace_s: Duration = Field(default=30.0, alias="shutdown_grace")
+    lease_margin_s: PositiveDuration = Field(default=60.0, alias="lease_margin")
+    """A claimed delivery's lease is the endpoint's timeout plus this; when it runs out
+    (the process died) any relay sharing the store takes the delivery over."""
+
+
+def _delivery_default(name: str) -> Any:
+    return DeliveryConfig.model_fields[name].default
+
+
+class LoggingConfig(Section):
+    level: LogLevel = "info"
+    format: LogFormat = "auto"
+
+
+class EndpointConfig(Section):
+    """One destination. `timeout`, `retry_schedule` and `jitter` default to `delivery`'s."""
+
+    name: Name
+    url: Url
+    events: EventPatterns = ("*",)
+    secrets: Secrets = Field(default=(), alias="secret", repr=False, exclude=True)
+    signature: SchemeField = "standard"
+    headers: Headers = ()
+    enabled: Bool = True
+    allow_http: Bool = False
+    retry_client_errors: Bool = True
+    max_in_flight: MaxInFlight = 10
+    rate_limit_per_s: OptionalRate = Field(default=None, alias="rate_limit")
+    ordering: Ordering = "none"
+    disable_after_s: PositiveDuration = Field(default=5 * 86400.0, alias="disable_after")
+    timeout_s: PositiveDuration = Field(default=_delivery_default("timeout_s"), alias="timeout")
+    retry_schedule_s: Schedule = Field(default=_delivery_default("retry_schedule_s"),
+                                       alias="retry_schedule")
+    jitter: Jitter = _delivery_default("jitter")
+
+
+class Config(Section):
+    """Everything relay.yaml says; `source` is the file it came from, if any."""
+
+    listen: Listen = ("127.0.0.1", 8787)
+    storage: Storage = "sqlite:///./relay.db"
+    ingest: IngestConfig = IngestConfig()
+    admin: AdminConfig = AdminConfig()
+    limits: LimitsConfig = LimitsConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    logging: LoggingConfig = LoggingConfig()
+    retention_s: PositiveDuration = Field(default=30 * 86400.0, alias="retention")
+    events: OptionalEventTypes = None
+    events_strict: Bool = False
+    endpoints: tuple[EndpointConfig, ...] = ()
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def with_source(self, source: Path | None) -> Config:
+        copy = self.model_copy()
+        copy._source = source
+        return copy
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen[0]
+
+    @property
+    def listen_port(self) -> int:
+        return self.listen[1]
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file for `sqlite:///` storage, resolved against the config's folder."""
+        if not self.storage.startswith("sqlite:///"):
+            return None
+        path = Path(self.storage[len("sqlite:///"):])
+        if not path.is_absolute() and self.source is not None:
+            path = self.source.parent / path
+        return path
+
+    @property
+    def postgres(self) -> PostgresConfig | None:
+        """The connection settings for `postgresql://` storage, or None for SQLite."""
+        if not self.storage.startswith(("postgresql://", "postgres://")):
+            return None
+        return postgres_settings(self.storage)
+
+    def endpoint(self, name: str) -> EndpointConfig | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    def summary(self) -> str:
+        """The human summary `relay check` prints: what this file will do, without secrets."""
+        d = self.delivery
+        lines = [
+            f"listen     {self.listen_host}:{self.listen_port}",
+            f"storage    {redact_url(self.storage)}",
+            f"ingest     token {'set' if self.ingest.token else 'not set'}, "
+            f"max body {self.ingest.max_body_bytes} bytes",
+            f"admin      token {'set' if self.admin.token else 'not set'}",
+            f"delivery   timeout {format_duration(d.timeout_s)}, retries "
+            f"[{', '.join(format_duration(s) for s in d.retry_schedule_s)}], "
+            f"jitter {d.jitter:g}, concurrency {d.concurrency}",
+            f"retention  {format_duration(self.retention_s)}",
+            f"events     {len(self.events)} in catalog{' (strict)' if self.events_strict else ''}"
+            if self.events is not None else "events     no catalog",
+            f"endpoints  {len(self.endpoints)}",
+        ]
+        for e in self.endpoints:
+            state = "" if e.enabled else " (disabled)"
+            secrets = f"{len(e.secrets)} secret{'s' if len(e.secrets) != 1 else ''}"
+            lines.append(f"  - {e.name}{state}: {e.url}")
+            lines.append(f"      events {', '.join(e.events)}; {e.signature} signature, {secrets}")
+        return "\n".join(lines)
