@@ -60,11 +60,13 @@ class AiohttpSender:
     because the app builds its sender before uvicorn starts the loop; after
     `aclose()` the next `send()` opens a new one.
 
-    `concurrency` caps connections in use (the dispatcher never has more
-    attempts in flight than `delivery.concurrency`); there is no per-host cap,
-    an endpoint's `max_in_flight` is that. `allow_networks` are the CIDRs exempt
-    from the SSRF guard. `resolver` replaces aiohttp's name resolution (tests
-    map hostnames to loopback with it); the guard wraps it either way.
+    `concurrency` caps connections in use, 0 for no cap: the relay's sender
+    has none, its dispatcher bounds the attempts in flight (a hung one moves
+    out of `delivery.concurrency`, and must not keep a connection from the
+    others). There is no per-host cap, an endpoint's `max_in_flight` is that.
+    `allow_networks` are the CIDRs exempt from the SSRF guard. `resolver`
+    replaces aiohttp's name resolution (tests map hostnames to loopback with
+    it); the guard wraps it either way.
     `max_timeout_s` bounds how long an attempt can run, so that a pool retired
     by `reconfigure()` is closed only after its attempts ended.
 
@@ -83,7 +85,7 @@ class AiohttpSender:
         ssl_context: ssl.SSLContext | None = None,
         max_timeout_s: float = 10.0,
     ) -> None:
-        self._limit = max(concurrency, 1)
+        self._limit = max(concurrency, 0)
         self._guard = GuardedResolver(DestinationPolicy.of(allow_networks), resolver)
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._max_timeout_s = max_timeout_s
@@ -97,8 +99,8 @@ class AiohttpSender:
         cls, config: Config, *, resolver: AbstractResolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> AiohttpSender:
-        """The sender for a relay.yaml: its concurrency and allowed networks."""
-        sender = cls(config.delivery.concurrency, resolver=resolver, ssl_context=ssl_context)
+        """The sender for a relay.yaml: its allowed networks, no cap of its own."""
+        sender = cls(0, resolver=resolver, ssl_context=ssl_context)
         sender.reconfigure(config)
         return sender
 
@@ -111,8 +113,7 @@ class AiohttpSender:
 
         When the allowed networks change, pooled keep-alive connections were
         checked under the old policy, so new attempts get a fresh pool; the old
-        one is closed once the attempts already on it are over. A changed
-        `delivery.concurrency` is not applied to the pool's cap before a restart.
+        one is closed once the attempts already on it are over.
         """
         self._max_timeout_s = max([config.delivery.timeout_s,
                                    *(e.timeout_s for e in config.endpoints)])

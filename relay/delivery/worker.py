@@ -1,11 +1,18 @@
 """The delivery engine: one lane per endpoint, claiming due work and sending it.
 
 Each endpoint has its own lane (an asyncio task) with its own in-flight count,
-so a slow or dead endpoint only ever fills its own `max_in_flight` and never
-delays another endpoint's deliveries. Lanes share the global
-`delivery.concurrency` pool, taken before claiming; the only claimed work that
-waits in memory is a lane's successors to its attempts in flight (`Lane`),
-and none is claimed while another lane waits for the pool.
+so a slow or dead endpoint only ever fills its own `max_in_flight`. Lanes
+share the global `delivery.concurrency` pool, taken before claiming; the only
+claimed work that waits in memory is a lane's successors to its attempts in
+flight (`Lane`), and none is claimed while another lane waits for the pool.
+
+Hung connections never hold the pool against other endpoints: while a lane
+waits for it, attempts that have run for `SLOW_AFTER_S` are moved out of it
+(`Dispatcher._move_aside`) and counted in a second pool of the same size,
+`slow`. A lane with such an attempt in flight, or whose last attempt took that
+long, starts its attempts in `slow` only, so endpoints known to be slow share
+that second pool and healthy ones keep the first. An attempt is never cut
+short for this: it runs until its answer or its timeout.
 
 A lane sleeps until the earliest of: its next due delivery (an indexed
 query), new deliveries from ingest (`Dispatcher.notify`), a finished attempt,
@@ -50,6 +57,9 @@ MAX_IDLE_WAIT_S = 60.0  # a lane re-checks the store at least this often
 # A lane claims successors ahead only while its attempts take less than this:
 # a claim's round trip through the store is about a millisecond.
 AHEAD_BELOW_MS = 50.0
+# An attempt running this long no longer holds a slot of the pool while a lane
+# waits for one; its endpoint counts as slow until an attempt answers sooner.
+SLOW_AFTER_S = 1.0
 # Lowercased names of the signature headers of every scheme (masked when stored).
 _SIGNATURE_HEADERS = {names[3].lower() for names in HEADER_NAMES.values()}
 
@@ -96,13 +106,21 @@ class Lane:
         self.stale: list[ClaimedDelivery] = []  # claimed ahead, waited too long: give back
         self.short = False  # the last claim found less than it asked for
         self.typical_ms: float | None = None  # smoothed duration of its attempts
+        self.lagging = False  # its last attempt ran for SLOW_AFTER_S or longer
+        self.aged = 0  # its attempts in flight moved out of the pool (`_move_aside`)
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
     def observe(self, duration_ms: float) -> None:
-        """Note an attempt's duration (whether claiming ahead is worth it)."""
+        """Note an attempt's duration (whether claiming ahead is worth it, which pool)."""
         typical = self.typical_ms
         self.typical_ms = duration_ms if typical is None else typical + (duration_ms - typical) / 8
+        self.lagging = duration_ms >= SLOW_AFTER_S * 1000
+
+    @property
+    def slow(self) -> bool:
+        """Known to be slow: its attempts go in the dispatcher's `slow` pool."""
+        return self.lagging or self.aged > 0
 
     @property
     def name(self) -> str:
@@ -135,7 +153,7 @@ class Lane:
         """
         runtime = self.runtime
         d = self.dispatcher
-        if (self.typical_ms is None or self.typical_ms > AHEAD_BELOW_MS
+        if (self.typical_ms is None or self.typical_ms > AHEAD_BELOW_MS or self.slow
                 or runtime.endpoint.ordering == "fifo" or runtime.bucket is not None
                 or d.slots.waiting or d.storage.leases_count_as_in_flight):
             return 0
@@ -162,20 +180,22 @@ class Lane:
             self.wake()  # the lane gives it back
         return None
 
-    def _start(self, claimed: ClaimedDelivery) -> None:
-        """Attempt `claimed` now, in a slot this lane already holds."""
+    def _start(self, claimed: ClaimedDelivery, pooled: bool = True) -> None:
+        """Attempt `claimed` now, in a slot this lane already holds (in `slow` if not pooled)."""
         self.in_flight += 1
-        self.dispatcher.spawn(self, claimed)
+        self.dispatcher.spawn(self, claimed, pooled)
 
     def hand_over(self) -> bool:
         """Start the next claimed delivery in a slot an attempt just freed.
 
         Not when another lane waits for a slot, nor when a reload shrank the
-        global pool below what is in use: the slot goes back to the pool.
+        global pool below what is in use, nor once this lane is slow (its next
+        attempts go in the `slow` pool): the slot goes back to the pool.
         """
         d = self.dispatcher
         if (d.stopping or self.runtime.held_reason is not None or d.slots.waiting
-                or d.slots.used > d.slots.size or self.in_flight >= self._limit()):
+                or d.slots.used > d.slots.size or self.in_flight >= self._limit()
+                or self.slow):
             return False
         claimed = self._next_ready()
         if claimed is None:
@@ -201,10 +221,10 @@ class Lane:
                 await d.storage.release([(c.id, c.lease_until) for c in given], d.clock(),
                                         hold=self.runtime.held_reason is not None)
 
-    def _give_back(self, count: int) -> None:
-        """Return `count` unused global slots, and their rate-limit tokens."""
+    def _give_back(self, pool: Slots, count: int) -> None:
+        """Return `count` unused slots of `pool`, and their rate-limit tokens."""
         if count:
-            self.dispatcher.slots.release(count)
+            pool.release(self.name, count)
             if self.runtime.bucket is not None:
                 self.runtime.bucket.give_back(count)
 
@@ -259,11 +279,17 @@ class Lane:
                 if wanted == 0:
                     await self._sleep(runtime.bucket.wait_time())
                     continue
-            if self.ready and d.slots.available == 0:
+            pool = d.slow if self.slow else d.slots
+            if self.ready and pool.available == 0:
                 await self._put_back()  # other lanes hold the pool: wait like them
-            slots = await d.slots.acquire(wanted)
+            slots = await pool.acquire(self.name, wanted)
             if runtime.bucket is not None and slots < wanted:
                 runtime.bucket.give_back(wanted - slots)
+            if slots == 0:  # stopping
+                continue
+            if self.slow and pool is d.slots:  # turned slow while it waited
+                self._give_back(pool, slots)
+                continue
             batch: list[ClaimedDelivery] = []
             while len(batch) < slots and (claimed := self._next_ready()) is not None:
                 batch.append(claimed)
@@ -272,21 +298,21 @@ class Lane:
                 asked = missing + (0 if batch else self._ahead())
                 fresh = await self._claim(asked)
                 if fresh is None:  # the store failed: send what was claimed, retry soon
-                    self._give_back(missing)
+                    self._give_back(pool, missing)
                     for claimed in batch:
-                        self._start(claimed)
+                        self._start(claimed, pool is d.slots)
                     await self._sleep(1.0)
                     continue
                 self.short = len(fresh) < asked
                 batch.extend(fresh[:missing])
                 self.ready.extend(fresh[missing:])
-                self._give_back(slots - len(batch))
+                self._give_back(pool, slots - len(batch))
             if d.stopping and batch:
-                d.slots.release(len(batch))
+                pool.release(self.name, len(batch))
                 self.ready.extendleft(reversed(batch))
                 break
             for claimed in batch:
-                self._start(claimed)
+                self._start(claimed, pool is d.slots)
             if batch:
                 continue
             try:
@@ -314,6 +340,11 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng or random.Random()
         self.slots = Slots(config.delivery.concurrency)
+        self.slots.on_wait = self._pool_wanted
+        self.slow = Slots(config.delivery.concurrency)  # for endpoints known to be slow
+        # The attempts holding a slot of `slots`, oldest first: (monotonic start, lane).
+        self._pooled: dict[int, tuple[float, Lane]] = {}
+        self._aging: asyncio.TimerHandle | None = None  # the next `_move_aside`
         self.stopping = False
         self.lanes: dict[str, Lane] = {}
         self._attempts: set[asyncio.Task[None]] = set()
@@ -356,6 +387,7 @@ class Dispatcher:
         """
         self.config = config
         self.slots.resize(config.delivery.concurrency)
+        self.slow.resize(config.delivery.concurrency)
         self.recorder.limit = _unstored_limit(config.delivery.concurrency)
         self.sender.reconfigure(config)
         active = {e.name: e for e in config.endpoints if e.enabled}
@@ -404,7 +436,10 @@ class Dispatcher:
         self.stopping = True
         for lane in self.lanes.values():
             lane.wake()
-        self.slots.resize(self.slots.size)  # wakes lanes waiting for a global slot
+        self.slots.interrupt()  # lanes waiting for a slot stop waiting
+        self.slow.interrupt()
+        if self._aging is not None:
+            self._aging.cancel()
         self.recorder.stop_waiting()
         lane_tasks = [lane.task for lane in self.lanes.values() if lane.task is not None]
         if lane_tasks:
@@ -438,13 +473,48 @@ class Dispatcher:
 
     # -- attempts ----------------------------------------------------------------------
 
-    def spawn(self, lane: Lane, claimed: ClaimedDelivery) -> None:
-        task = asyncio.create_task(self._attempt(lane, claimed))
+    def spawn(self, lane: Lane, claimed: ClaimedDelivery, pooled: bool = True) -> None:
+        task = asyncio.create_task(self._attempt(lane, claimed, pooled))
         self._attempts.add(task)
         task.add_done_callback(self._attempts.discard)
 
-    async def _attempt(self, lane: Lane, claimed: ClaimedDelivery) -> None:
+    def _pool_wanted(self) -> None:
+        """A lane waits for the pool: free what hung attempts hold of it, now or when due."""
+        if self._aging is None:
+            self._move_aside()
+
+    def _move_aside(self) -> None:
+        """Count attempts running for SLOW_AFTER_S in `slow`, freeing their pool slots.
+
+        Only while a lane waits for the pool, so this costs nothing otherwise;
+        `slow` takes them past its size if need be, for a hung attempt must
+        never keep a healthy endpoint waiting. Their lanes are slow from now on.
+        """
+        self._aging = None
+        if not self.slots.waiting or self.stopping:
+            return
+        cutoff = time.monotonic() - SLOW_AFTER_S
+        # With no younger attempt, lanes that are claiming hold the pool: what
+        # they start is due no sooner than SLOW_AFTER_S from now.
+        due_in = SLOW_AFTER_S
+        aged: list[int] = []
+        for delivery_id, (started, _) in self._pooled.items():
+            if started > cutoff:
+                due_in = started - cutoff
+                break
+            aged.append(delivery_id)
+        for delivery_id in aged:
+            _, lane = self._pooled.pop(delivery_id)
+            lane.aged += 1
+            self.slow.take(lane.name, 1)
+            self.slots.release(lane.name)
+        if self.slots.waiting:
+            self._aging = asyncio.get_running_loop().call_later(due_in, self._move_aside)
+
+    async def _attempt(self, lane: Lane, claimed: ClaimedDelivery, pooled: bool) -> None:
         runtime = lane.runtime  # the config of this attempt, even if a reload swaps it
+        if pooled:
+            self._pooled[claimed.id] = (time.monotonic(), lane)
         endpoint = runtime.endpoint
         started = self.clock()
         headers = dict(endpoint.headers)
@@ -470,8 +540,13 @@ class Dispatcher:
             lane.observe(sent.duration_ms)
         finally:
             lane.in_flight -= 1
-            if not lane.hand_over():
-                self.slots.release()
+            if pooled and self._pooled.pop(claimed.id, None) is not None:
+                if not lane.hand_over():
+                    self.slots.release(lane.name)
+            else:
+                if pooled:  # moved out of the pool meanwhile
+                    lane.aged -= 1
+                self.slow.release(lane.name)
             lane.wake()
 
     def _result(self, claimed: ClaimedDelivery, runtime: _Runtime, started: float,
