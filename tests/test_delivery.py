@@ -7,10 +7,13 @@ import hmac
 import time
 from collections.abc import Callable
 
+import pytest
 from standardwebhooks import Webhook
 
 from tests.conftest import SECRET, endpoint_yaml
 from tests.support import Received, Receiver, RelayThread, wait_until
+
+pytestmark = pytest.mark.both_backends
 
 BODY = b'{"type": "license.expired", "data": {"licenseKey": "ABCD-1234"}}'
 

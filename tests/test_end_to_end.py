@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import endpoint_yaml
 from tests.support import ROOT, RelayProcess, base_config, free_port, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_backends]
 
 
 @pytest.fixture

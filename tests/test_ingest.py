@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import endpoint_yaml
 from tests.support import Receiver, RelayThread, sqlite_only
 
+pytestmark = pytest.mark.both_backends
+
 SHAPES = [
     b'{"type": "license.created", "data": {"licenseKey": "ABCD-1234"}}',
     b'{"event": "license.validated", "timestamp": "2025-01-03T14:25:30Z", "data": {}}',

@@ -7,8 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from tests.conftest import endpoint_yaml
 from tests.support import Received, Receiver, RelayThread
+
+pytestmark = pytest.mark.both_backends
 
 
 def post_many(relay: RelayThread, count: int, event_type: str = "license.created") -> None:

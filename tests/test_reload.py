@@ -15,7 +15,7 @@ from relay.signing import generate_secret
 from tests.conftest import SECRET, endpoint_yaml
 from tests.support import Receiver, RelayProcess, base_config, db_rows, free_port, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_backends]
 
 
 def test_sighup_applies_a_valid_file_and_keeps_the_old_one_on_errors(

@@ -7,9 +7,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.admin.harness import ADMIN_YAML, DEAD_URL, Ops, Switch, always, receiver, start_ops
 from tests.conftest import endpoint_yaml
 from tests.support import db_rows, wait_until
+
+pytestmark = pytest.mark.both_backends
 
 
 def test_test_event_reaches_a_live_receiver(make_ops: Callable[..., Ops]) -> None:

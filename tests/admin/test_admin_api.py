@@ -10,6 +10,8 @@ import pytest
 
 from tests.admin.harness import Ops
 
+pytestmark = pytest.mark.both_backends
+
 STATE_OF = {"good": "delivered", "flaky": "scheduled", "broken": "failed", "paused": "held"}
 
 

@@ -18,6 +18,8 @@ from tests.admin.harness import ADMIN_YAML, DEAD_URL, Ops, Switch, receiver, run
 from tests.conftest import endpoint_yaml
 from tests.support import ROOT, base_config, free_port, wait_until
 
+pytestmark = pytest.mark.both_backends
+
 
 def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]

@@ -19,6 +19,8 @@ from relay.storage.queries import (
 )
 from relay.storage.sqlite import SQLiteStorage
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:

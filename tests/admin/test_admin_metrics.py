@@ -6,12 +6,15 @@ import json
 from collections.abc import Callable
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from relay.metrics import MAX_TYPE_LABELS, RelayMetrics
 from relay.models import IngestOutcome, NewEvent
 from tests.admin.harness import DEAD_URL, Ops, always, receiver
 from tests.conftest import endpoint_yaml
+
+pytestmark = pytest.mark.both_backends
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

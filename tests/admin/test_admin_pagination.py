@@ -8,9 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.admin.harness import DEAD_URL, Ops
 from tests.conftest import endpoint_yaml
+
+pytestmark = pytest.mark.both_backends
 
 
 def walk(ops: Ops, limit: int, **filters: str) -> tuple[list[int], int]:

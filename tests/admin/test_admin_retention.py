@@ -17,6 +17,8 @@ from tests.admin.harness import DEAD_URL, Ops, receiver
 from tests.conftest import endpoint_yaml
 from tests.support import db_rows, make_storage, wait_until
 
+pytestmark = pytest.mark.both_backends
+
 NOW = 1_800_000_000.0
 DAY = 86400.0
 OLD = NOW - 40 * DAY

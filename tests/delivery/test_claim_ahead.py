@@ -18,6 +18,8 @@ from relay.models import NewEvent, new_event_id
 from tests.conftest import endpoint_yaml
 from tests.support import ON_POSTGRES, Receiver, RelayThread, make_storage, wait_until
 
+pytestmark = pytest.mark.both_backends
+
 
 class Sampler:
     """Samples a running relay's lane every few ms: how many deliveries it holds ahead."""

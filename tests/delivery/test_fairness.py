@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import endpoint_yaml
 from tests.support import Receiver, RelayThread, wait_until
 
+pytestmark = pytest.mark.both_backends
+
 CONCURRENCY = 8
 HANG_S = 30.0  # the hanging endpoints' timeout: nothing of theirs ends during a test
 
