@@ -22,8 +22,9 @@ from starlette.applications import Starlette
 from relay.config import Config
 from relay.exceptions import RelayError
 from relay.gc_tuning import tune_gc
-from relay.http.app import RelayState, create_app
+from relay.http.app import create_app
 from relay.http.protocol import bounded_protocol
+from relay.http.state import RelayState
 from relay.logging import configure_logging
 
 __all__ = ["RelayServer", "serve", "uvicorn_config"]

@@ -30,7 +30,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -46,13 +46,11 @@ from relay.http.auth import (
 )
 from relay.http.ingest import store_events as ingest_events
 from relay.http.problems import Problem
+from relay.http.state import RelayState
 from relay.metrics import CONTENT_TYPE_LATEST
 from relay.models import AttemptRecord, AttemptResult, DeliveryStatus, NewEvent, new_event_id
 from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats
 from relay.units import parse_duration
-
-if TYPE_CHECKING:
-    from relay.http.app import RelayState
 
 __all__ = [
     "DEFAULT_LIMIT",

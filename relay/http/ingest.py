@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import structlog
@@ -25,10 +25,8 @@ from relay.config import TYPE_RE
 from relay.exceptions import StorageError, StorageUnavailable
 from relay.http.auth import HOST_NOT_ALLOWED, check_token, from_other_site, is_json_media_type
 from relay.http.problems import Problem, problem_response
+from relay.http.state import RelayState
 from relay.models import IngestOutcome, NewEvent, new_event_id
-
-if TYPE_CHECKING:
-    from relay.http.app import RelayState
 
 __all__ = ["IngestEndpoint", "parse_event", "store_events"]
 

@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 import structlog
@@ -44,10 +44,8 @@ from relay.http.dashboard.security import (
     set_cookie,
 )
 from relay.http.problems import Problem
+from relay.http.state import RelayState
 from relay.models import DeliveryStatus
-
-if TYPE_CHECKING:
-    from relay.http.app import RelayState
 
 __all__ = ["Dashboard"]
 
