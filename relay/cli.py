@@ -22,12 +22,11 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from relay import __version__
+from relay import __version__, timefmt
 from relay.config import Config, load_config
 from relay.exceptions import ConfigError
 
@@ -162,31 +161,13 @@ def _exit_for(status: int) -> int:
     return EXIT_USAGE if status == 400 else EXIT_FAILED
 
 
-def _when(text: str | None) -> float | None:
-    return None if text is None else datetime.fromisoformat(text).timestamp()
-
-
-def relative(text: str | None, now: float | None = None) -> str:
-    """'3m ago', 'in 4m', 'just now', or '-' for no time: what a person scans a table for."""
-    when = _when(text)
-    if when is None:
-        return "-"
-    delta = when - (time.time() if now is None else now)
-    seconds = abs(delta)
-    if seconds < 1:
-        return "just now" if delta <= 0 else "now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            amount = f"{int(seconds // size)}{unit}"
-            break
-    return f"{amount} ago" if delta < 0 else f"in {amount}"
+def relative(text: str | None, now: float | None = None, *, due: bool = False) -> str:
+    """'3m ago', 'in 4m', 'now', or '-' for no time: what a person scans a table for."""
+    return timefmt.relative(text, time.time() if now is None else now, due=due, empty="-")
 
 
 def absolute(text: str | None) -> str:
-    when = _when(text)
-    if when is None:
-        return "-"
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return timefmt.absolute(text, empty="-")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -226,8 +207,7 @@ def _last_result(d: dict[str, Any]) -> str:
 
 
 def _next_attempt(text: str | None, now: float) -> str:
-    when = _when(text)
-    return "due now" if when is not None and when <= now else relative(text, now)
+    return relative(text, now, due=True)
 
 
 def _delivery_rows(deliveries: Sequence[dict[str, Any]], now: float) -> list[list[object]]:

@@ -52,7 +52,7 @@ def test_deliveries_filters_and_paging(states_relay: Ops) -> None:
     assert len(rows) == 2
     assert all(" broken " in row and " failed " in row for row in rows)
     # created within the last second on a fast machine, a few seconds ago on a slow one
-    assert all("500" in row and ("ago" in row or "just now" in row) for row in rows)
+    assert all("500" in row and ("ago" in row or "now" in row) for row in rows)
     first = states_relay.cli("deliveries", "--endpoint", "good", "--limit", "1")
     *_, more = lines(first.out)
     assert more.startswith("more: add --cursor ")
@@ -226,11 +226,11 @@ def test_relative_times_and_tables() -> None:
         assert text is not None
         return text
 
-    assert relative(at(-0.2), now) == "just now"
+    assert relative(at(-0.2), now) == "now"
     assert relative(at(-42), now) == "42s ago"
     assert relative(at(-185), now) == "3m ago"
     assert relative(at(240), now) == "in 4m"
-    assert relative(at(-7300), now) == "2h ago"
+    assert relative(at(-7300), now) == "2h 1m ago"
     assert relative(at(3 * 86400 + 5), now) == "in 3d"
     assert relative(None, now) == "-"
     assert table(("A", "LONGER"), [["wide cell", None], ["x", "y"]]).splitlines() == [
