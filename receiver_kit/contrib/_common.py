@@ -1,7 +1,9 @@
 """What every framework integration shares: answers, settings, claim bookkeeping.
 
 Standard library only; each integration turns these values into its own
-response objects. The request flow is the same everywhere:
+response objects. The request flow is the same everywhere, and each step is
+written once here (`verified`, `claim_event`/`aclaim_event` giving an
+`Admission`, `handler_raised`, `Admission.settle`):
 
 1. read the raw body, verify it: a `VerificationError` answers 401 (400 when
    malformed) as an RFC 9457 problem;
@@ -24,36 +26,42 @@ from receiver_kit.events import WebhookEvent
 from receiver_kit.exceptions import (
     PROBLEM_TYPE_BASE,
     ConfigurationError,
-    EventInProgressError,
+    DuplicateEventError,
     InvalidSecretError,
     ReceiverKitError,
     StoreError,
+    VerificationError,
 )
 from receiver_kit.idempotency import (
     DEFAULT_LEASE_S,
     DEFAULT_TTL_S,
     ClaimResult,
-    ClaimStatus,
     IdempotencyStore,
     store_from_url,
 )
-from receiver_kit.verification import DEFAULT_TOLERANCE_S, SCHEMES, Verifier
+from receiver_kit.idempotency.base import refusal
+from receiver_kit.verification import DEFAULT_TOLERANCE_S, SCHEMES, HeadersLike, Verifier
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "MISSING",
     "PROBLEM_CONTENT_TYPE",
+    "Admission",
+    "Answer",
     "KitSettings",
-    "afinish",
+    "aclaim_event",
+    "admit",
+    "claim_event",
     "duplicate_body",
-    "finish",
+    "duplicate_id",
     "handler_failed",
+    "handler_raised",
     "log_rejection",
     "logger",
     "problem_body",
     "read_settings",
-    "refusal",
     "too_large",
+    "verified",
 ]
 
 logger = logging.getLogger("receiver_kit")
@@ -92,53 +100,166 @@ def too_large(limit: int) -> dict[str, Any]:
     }
 
 
-def refusal(claim: ClaimResult) -> ReceiverKitError | None:
-    """The error for a claim that was not acquired, or None when it was."""
-    if claim.status is ClaimStatus.IN_PROGRESS:
-        return EventInProgressError(
-            f"event {claim.event_id} is being processed by another worker; retry later",
-            claim.event_id,
-        )
-    return None
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer the kit gives itself, as any framework's response class takes it."""
+
+    status: int
+    body: bytes
+    content_type: str = PROBLEM_CONTENT_TYPE
+
+    @classmethod
+    def problem(cls, document: Mapping[str, Any]) -> Answer:
+        return cls(int(document["status"]), problem_body(document))
+
+    @classmethod
+    def of(cls, error: ReceiverKitError) -> Answer:
+        """The duplicate body for a duplicate (the sender must see success), else the problem."""
+        event_id = duplicate_id(error)
+        if event_id is not None:
+            return cls(200, duplicate_body(event_id), "application/json")
+        return cls.problem(error.problem())
+
+
+def duplicate_id(error: ReceiverKitError) -> str | None:
+    """The event id when `error` says the event was already processed."""
+    return error.event_id if isinstance(error, DuplicateEventError) else None
 
 
 def log_rejection(error: ReceiverKitError, path: str) -> None:
     logger.warning("webhook rejected on %s: %s: %s", path, type(error).__name__, error.detail)
 
 
-def finish(store: IdempotencyStore, claim: ClaimResult, succeeded: bool) -> None:
-    """Complete or release; a store failure here is logged, never raised.
+def verified(
+    verifier: Verifier, body: bytes, headers: HeadersLike, path: str
+) -> WebhookEvent | VerificationError:
+    """The event, or the logged reason it is refused (401, 400 when malformed)."""
+    try:
+        return verifier.verify(body, headers)
+    except VerificationError as error:
+        log_rejection(error, path)
+        return error
 
-    The handler has already run: when completing fails, its 2xx answer still
-    goes out (the work is done and must not be retried), and the claim simply
-    lapses when its lease expires.
+
+def handler_raised(
+    event: WebhookEvent, exc: BaseException, *, passes_through: bool
+) -> dict[str, Any] | None:
+    """The 500 problem for an exception from the handler, or None when it must propagate.
+
+    Only an `Exception` that nothing else answers becomes the kit's 500;
+    cancellation, exits and what `passes_through` (the framework's own HTTP
+    errors, an answer already started) propagate unchanged.
     """
-    try:
-        if succeeded:
-            if not store.complete(claim):
-                logger.warning(
-                    "event %s: the claim expired while the handler ran and another worker "
-                    "took it; consider a longer lease", claim.event_id,
-                )
-        else:
-            store.release(claim)
-    except StoreError:
-        logger.exception("event %s: could not record the outcome in the store", claim.event_id)
+    if passes_through or not isinstance(exc, Exception):
+        return None
+    logger.error("webhook handler failed for event %s", event.id, exc_info=exc)
+    return handler_failed(event)
 
 
-async def afinish(store: IdempotencyStore, claim: ClaimResult, succeeded: bool) -> None:
-    """Async `finish`."""
+class Admission:
+    """The idempotency side of one verified request.
+
+    `refused` is what to answer instead of running the handler (duplicate,
+    in progress, store failure). Otherwise the handler runs and `settle()`
+    (or `asettle()`) completes the claim on success and releases it on
+    failure, once: later calls, and every call without a store, do nothing.
+    """
+
+    __slots__ = ("_claim", "_store", "refused")
+
+    def __init__(
+        self,
+        refused: ReceiverKitError | None = None,
+        store: IdempotencyStore | None = None,
+        claim: ClaimResult | None = None,
+    ) -> None:
+        self.refused = refused
+        self._store = store
+        self._claim = claim
+
+    def settle(self, succeeded: bool) -> None:
+        """Complete or release; a store failure here is logged, never raised.
+
+        The handler has already run: when completing fails, its 2xx answer
+        still goes out (the work is done and must not be retried), and the
+        claim simply lapses when its lease expires.
+        """
+        held = self._take()
+        if held is None:
+            return
+        store, claim = held
+        try:
+            if succeeded:
+                _warn_if_lost(claim, store.complete(claim))
+            else:
+                store.release(claim)
+        except StoreError:
+            _log_unrecorded(claim)
+
+    async def asettle(self, succeeded: bool) -> None:
+        """Async `settle`."""
+        held = self._take()
+        if held is None:
+            return
+        store, claim = held
+        try:
+            if succeeded:
+                _warn_if_lost(claim, await store.acomplete(claim))
+            else:
+                await store.arelease(claim)
+        except StoreError:
+            _log_unrecorded(claim)
+
+    def _take(self) -> tuple[IdempotencyStore, ClaimResult] | None:
+        store, claim, self._claim = self._store, self._claim, None
+        return None if store is None or claim is None else (store, claim)
+
+
+def admit(store: IdempotencyStore, claim: ClaimResult) -> Admission:
+    """What a claim's answer means for the request: refuse it, or run and settle."""
+    refused = refusal(claim)
+    if refused is not None:
+        return Admission(refused)
+    return Admission(None, store, claim)
+
+
+def claim_event(store: IdempotencyStore | None, event_id: str) -> Admission:
+    """Claim `event_id` in `store` (none: nothing to claim) and decide what follows."""
+    if store is None:
+        return Admission()
     try:
-        if succeeded:
-            if not await store.acomplete(claim):
-                logger.warning(
-                    "event %s: the claim expired while the handler ran and another worker "
-                    "took it; consider a longer lease", claim.event_id,
-                )
-        else:
-            await store.arelease(claim)
-    except StoreError:
-        logger.exception("event %s: could not record the outcome in the store", claim.event_id)
+        claim = store.claim(event_id)
+    except ReceiverKitError as error:
+        return _store_failed(event_id, error)
+    return admit(store, claim)
+
+
+async def aclaim_event(store: IdempotencyStore | None, event_id: str) -> Admission:
+    """Async `claim_event`."""
+    if store is None:
+        return Admission()
+    try:
+        claim = await store.aclaim(event_id)
+    except ReceiverKitError as error:
+        return _store_failed(event_id, error)
+    return admit(store, claim)
+
+
+def _store_failed(event_id: str, error: ReceiverKitError) -> Admission:
+    logger.error("event %s: idempotency store failed: %s", event_id, error)
+    return Admission(error)
+
+
+def _warn_if_lost(claim: ClaimResult, completed: bool) -> None:
+    if not completed:
+        logger.warning(
+            "event %s: the claim expired while the handler ran and another worker "
+            "took it; consider a longer lease", claim.event_id,
+        )
+
+
+def _log_unrecorded(claim: ClaimResult) -> None:
+    logger.exception("event %s: could not record the outcome in the store", claim.event_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,12 +35,11 @@ from typing import Any
 
 from receiver_kit.contrib._common import (
     DEFAULT_MAX_BODY_BYTES,
-    afinish,
-    handler_failed,
-    log_rejection,
-    logger,
-    refusal,
+    aclaim_event,
+    duplicate_id,
+    handler_raised,
     too_large,
+    verified,
 )
 from receiver_kit.contrib.starlette import (
     EVENT_STATE_KEY,
@@ -49,7 +48,7 @@ from receiver_kit.contrib.starlette import (
 )
 from receiver_kit.events import WebhookEvent
 from receiver_kit.exceptions import MissingDependencyError, ReceiverKitError, VerificationError
-from receiver_kit.idempotency import ClaimResult, ClaimStatus, IdempotencyStore
+from receiver_kit.idempotency import IdempotencyStore
 from receiver_kit.verification import Verifier
 
 try:
@@ -97,10 +96,10 @@ class WebhookDependency:
         app.add_exception_handler(WebhookHTTPException, problem_exception_handler)
 
     async def __call__(self, request: Request) -> AsyncIterator[WebhookEvent]:
-        verified = request.scope.get("state", {}).get(EVENT_STATE_KEY)
-        if isinstance(verified, WebhookEvent):
+        upstream = request.scope.get("state", {}).get(EVENT_STATE_KEY)
+        if isinstance(upstream, WebhookEvent):
             # WebhookMiddleware already verified this request and holds its claim.
-            yield verified
+            yield upstream
             return
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -108,40 +107,31 @@ class WebhookDependency:
         body = await request.body()
         if len(body) > self.max_body_bytes:
             raise WebhookHTTPException(too_large(self.max_body_bytes))
-        try:
-            event = self.verifier.verify(body, request.headers)
-        except VerificationError as error:
-            log_rejection(error, request.url.path)
-            raise WebhookHTTPException.from_error(error) from None
-
-        store = self.store
-        claim: ClaimResult | None = None
-        if store is not None:
-            try:
-                claim = await store.aclaim(event.id)
-            except ReceiverKitError as error:
-                logger.error("event %s: idempotency store failed: %s", event.id, error)
-                raise WebhookHTTPException.from_error(error) from None
-            if claim.status is ClaimStatus.DUPLICATE:
-                raise WebhookHTTPException.duplicate(event.id)
-            refused = refusal(claim)
-            if refused is not None:
-                raise WebhookHTTPException.from_error(refused)
-
+        event = verified(self.verifier, body, request.headers, request.url.path)
+        if isinstance(event, VerificationError):
+            raise WebhookHTTPException.from_error(event)
+        admission = await aclaim_event(self.store, event.id)
+        if admission.refused is not None:
+            raise _refused(admission.refused)
         try:
             yield event
         except BaseException as exc:
-            if store is not None and claim is not None:
-                await asyncio.shield(afinish(store, claim, False))
-            if isinstance(exc, Exception) and not _has_handler(request, exc):
-                logger.exception("webhook handler failed for event %s", event.id)
-                raise WebhookHTTPException(handler_failed(event)) from exc
-            raise
-        if store is not None and claim is not None:
-            await afinish(store, claim, True)
+            await asyncio.shield(admission.asettle(False))
+            failed = handler_raised(event, exc, passes_through=_has_handler(request, exc))
+            if failed is None:
+                raise
+            raise WebhookHTTPException(failed) from exc
+        await admission.asettle(True)
 
 
-def _has_handler(request: Request, exc: Exception) -> bool:
+def _refused(error: ReceiverKitError) -> WebhookHTTPException:
+    event_id = duplicate_id(error)
+    if event_id is not None:
+        return WebhookHTTPException.duplicate(event_id)
+    return WebhookHTTPException.from_error(error)
+
+
+def _has_handler(request: Request, exc: BaseException) -> bool:
     """True when the app has a specific handler for `exc` (HTTPException,
     RequestValidationError, your own): it decides the answer, not the kit."""
     handlers: Any = request.scope.get("starlette.exception_handlers")

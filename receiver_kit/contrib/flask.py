@@ -36,25 +36,16 @@ from typing import Any
 
 from receiver_kit.contrib._common import (
     MISSING,
-    PROBLEM_CONTENT_TYPE,
+    Answer,
     KitSettings,
-    duplicate_body,
-    finish,
-    handler_failed,
-    log_rejection,
-    logger,
-    problem_body,
+    claim_event,
+    handler_raised,
     read_settings,
-    refusal,
     too_large,
+    verified,
 )
-from receiver_kit.exceptions import (
-    ConfigurationError,
-    MissingDependencyError,
-    ReceiverKitError,
-    VerificationError,
-)
-from receiver_kit.idempotency import ClaimResult, ClaimStatus, IdempotencyStore, MemoryStore
+from receiver_kit.exceptions import ConfigurationError, MissingDependencyError, VerificationError
+from receiver_kit.idempotency import IdempotencyStore, MemoryStore
 from receiver_kit.verification import Verifier
 
 try:
@@ -139,11 +130,8 @@ def _memory_store(lease_s: float, ttl_s: float) -> IdempotencyStore:
     return MemoryStore(lease_s=lease_s, ttl_s=ttl_s)
 
 
-def _problem(error: ReceiverKitError | dict[str, Any]) -> Response:
-    document = error if isinstance(error, dict) else error.problem()
-    return Response(
-        problem_body(document), status=document["status"], mimetype=PROBLEM_CONTENT_TYPE
-    )
+def _respond(answer: Answer) -> Response:
+    return Response(answer.body, status=answer.status, mimetype=answer.content_type)
 
 
 def _wrap(
@@ -153,48 +141,26 @@ def _wrap(
     def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         settings = get_settings()
         if request.content_length is not None and request.content_length > settings.max_body_bytes:
-            return _problem(too_large(settings.max_body_bytes))
+            return _respond(Answer.problem(too_large(settings.max_body_bytes)))
         body = request.get_data(cache=True, as_text=False, parse_form_data=False)
-        try:
-            event = settings.verifier.verify(body, request.headers)
-        except VerificationError as error:
-            log_rejection(error, request.path)
-            return _problem(error)
-
-        store = settings.store
-        claim: ClaimResult | None = None
-        if store is not None:
-            try:
-                claim = store.claim(event.id)
-            except ReceiverKitError as error:
-                logger.error("event %s: idempotency store failed: %s", event.id, error)
-                return _problem(error)
-            if claim.status is ClaimStatus.DUPLICATE:
-                return Response(duplicate_body(event.id), status=200, mimetype="application/json")
-            refused = refusal(claim)
-            if refused is not None:
-                return _problem(refused)
-
+        event = verified(settings.verifier, body, request.headers, request.path)
+        if isinstance(event, VerificationError):
+            return _respond(Answer.of(event))
+        admission = claim_event(settings.store, event.id)
+        if admission.refused is not None:
+            return _respond(Answer.of(admission.refused))
         g.webhook_event = event
         try:
             response = current_app.make_response(
                 current_app.ensure_sync(view)(event, *args, **kwargs)
             )
-        except HTTPException:
-            if store is not None and claim is not None:
-                finish(store, claim, False)
-            raise
-        except Exception:
-            if store is not None and claim is not None:
-                finish(store, claim, False)
-            logger.exception("webhook handler failed for event %s", event.id)
-            return _problem(handler_failed(event))
-        except BaseException:
-            if store is not None and claim is not None:
-                finish(store, claim, False)
-            raise
-        if store is not None and claim is not None:
-            finish(store, claim, 200 <= response.status_code < 300)
+        except BaseException as exc:
+            admission.settle(False)
+            failed = handler_raised(event, exc, passes_through=isinstance(exc, HTTPException))
+            if failed is None:
+                raise
+            return _respond(Answer.problem(failed))
+        admission.settle(200 <= response.status_code < 300)
         return response
 
     return wrapper

@@ -34,18 +34,18 @@ from typing import Any
 from receiver_kit.contrib._common import (
     DEFAULT_MAX_BODY_BYTES,
     PROBLEM_CONTENT_TYPE,
-    afinish,
+    Admission,
+    Answer,
+    aclaim_event,
     duplicate_body,
-    handler_failed,
-    log_rejection,
-    logger,
+    handler_raised,
     problem_body,
-    refusal,
     too_large,
+    verified,
 )
 from receiver_kit.events import WebhookEvent
 from receiver_kit.exceptions import MissingDependencyError, ReceiverKitError, VerificationError
-from receiver_kit.idempotency import ClaimResult, ClaimStatus, IdempotencyStore
+from receiver_kit.idempotency import IdempotencyStore
 from receiver_kit.verification import Verifier
 
 try:
@@ -168,36 +168,19 @@ class WebhookMiddleware:
         if scope["type"] != "http" or not self.matches(scope["path"]):
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
         body = await self._read_body(scope, receive, send)
         if body is None:
             return
-        try:
-            event = self.verifier.verify(body, Headers(scope=scope))
-        except VerificationError as error:
-            log_rejection(error, path)
-            await _send(send, error.status_code, problem_body(error.problem()))
+        event = verified(self.verifier, body, Headers(scope=scope), scope["path"])
+        if isinstance(event, VerificationError):
+            await _send(send, Answer.of(event))
             return
-
-        store = self.store
-        claim: ClaimResult | None = None
-        if store is not None:
-            try:
-                claim = await store.aclaim(event.id)
-            except ReceiverKitError as error:
-                logger.error("event %s: idempotency store failed: %s", event.id, error)
-                await _send(send, error.status_code, problem_body(error.problem()))
-                return
-            if claim.status is ClaimStatus.DUPLICATE:
-                await _send(send, 200, duplicate_body(event.id), "application/json")
-                return
-            refused = refusal(claim)
-            if refused is not None:
-                await _send(send, refused.status_code, problem_body(refused.problem()))
-                return
-
+        admission = await aclaim_event(self.store, event.id)
+        if admission.refused is not None:
+            await _send(send, Answer.of(admission.refused))
+            return
         scope.setdefault("state", {})[EVENT_STATE_KEY] = event
-        await self._run(scope, body, receive, send, event, store, claim)
+        await self._run(scope, body, receive, send, event, admission)
 
     async def _run(
         self,
@@ -206,12 +189,10 @@ class WebhookMiddleware:
         receive: Receive,
         send: Send,
         event: WebhookEvent,
-        store: IdempotencyStore | None,
-        claim: ClaimResult | None,
+        admission: Admission,
     ) -> None:
         replayed = False
         started = False
-        finished = claim is None
 
         async def replay() -> Message:
             nonlocal replayed
@@ -221,34 +202,27 @@ class WebhookMiddleware:
             return await receive()
 
         async def send_and_settle(message: Message) -> None:
-            nonlocal started, finished
+            nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if not finished and store is not None and claim is not None:
-                    # Settle before the sender sees the answer: once it reads
-                    # a 2xx, a new delivery of this id must find it done.
-                    finished = True
-                    await afinish(store, claim, 200 <= message["status"] < 300)
+                # Settle before the sender sees the answer: once it reads
+                # a 2xx, a new delivery of this id must find it done.
+                await admission.asettle(200 <= message["status"] < 300)
             await send(message)
 
         try:
             await self.app(scope, replay, send_and_settle)
-        except Exception:
-            if not finished and store is not None and claim is not None:
-                finished = True
-                await afinish(store, claim, False)
-            if started:
+        except Exception as exc:
+            await admission.asettle(False)
+            failed = handler_raised(event, exc, passes_through=started)
+            if failed is None:
                 raise
-            logger.exception("webhook handler failed for event %s", event.id)
-            await _send(send, 500, problem_body(handler_failed(event)))
+            await _send(send, Answer.problem(failed))
             return
         except BaseException:
-            if not finished and store is not None and claim is not None:
-                finished = True
-                await asyncio.shield(afinish(store, claim, False))
+            await asyncio.shield(admission.asettle(False))
             raise
-        if not finished and store is not None and claim is not None:
-            await afinish(store, claim, False)  # the app sent no answer at all
+        await admission.asettle(False)  # the app sent no answer at all
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         limit = self.max_body_bytes
@@ -259,7 +233,7 @@ class WebhookMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > limit:
-                    await _send(send, 413, problem_body(too_large(limit)))
+                    await _send(send, Answer.problem(too_large(limit)))
                     return None
         chunks: list[bytes] = []
         size = 0
@@ -271,7 +245,7 @@ class WebhookMiddleware:
             if chunk:
                 size += len(chunk)
                 if size > limit:
-                    await _send(send, 413, problem_body(too_large(limit)))
+                    await _send(send, Answer.problem(too_large(limit)))
                     return None
                 chunks.append(chunk)
             if not message.get("more_body", False):
@@ -279,18 +253,15 @@ class WebhookMiddleware:
         return b"".join(chunks)
 
 
-async def _send(
-    send: Send, status: int, body: bytes, content_type: str = PROBLEM_CONTENT_TYPE
-) -> None:
+async def _send(send: Send, answer: Answer) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": answer.status,
             "headers": [
-                (b"content-type", content_type.encode("latin-1")),
-                (b"content-length", str(len(body)).encode("latin-1")),
+                (b"content-type", answer.content_type.encode("latin-1")),
+                (b"content-length", str(len(answer.body)).encode("latin-1")),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
-
+    await send({"type": "http.response.body", "body": answer.body})

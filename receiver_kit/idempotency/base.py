@@ -194,11 +194,23 @@ class IdempotencyStore(abc.ABC):
         await self.acomplete(claim)
 
 
-def _raise_unless_acquired(claim: ClaimResult) -> None:
+def refusal(claim: ClaimResult) -> DuplicateEventError | EventInProgressError | None:
+    """Why a claim does not let its caller process the event, or None when it does.
+
+    The one mapping from `claim()` answers to errors: `processing()` raises
+    it, the framework integrations answer it (200 duplicate, 409).
+    """
     if claim.status is ClaimStatus.DUPLICATE:
-        raise DuplicateEventError(f"event {claim.event_id} was already processed", claim.event_id)
+        return DuplicateEventError(f"event {claim.event_id} was already processed", claim.event_id)
     if claim.status is ClaimStatus.IN_PROGRESS:
-        raise EventInProgressError(
+        return EventInProgressError(
             f"event {claim.event_id} is being processed by another worker; retry later",
             claim.event_id,
         )
+    return None
+
+
+def _raise_unless_acquired(claim: ClaimResult) -> None:
+    refused = refusal(claim)
+    if refused is not None:
+        raise refused

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from receiver_kit.exceptions import ConfigurationError, MissingDependencyError, StoreError
@@ -120,35 +122,18 @@ class RedisStore(IdempotencyStore):
     def claim(self, event_id: str) -> ClaimResult:
         check_event_id(event_id)
         token = new_token()
-        client = self._sync()
-        try:
-            answer = client.eval(
-                CLAIM_SCRIPT, 1, self.key(event_id), "p:" + token, self._lease_ms
-            )
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis idempotency store failed: {exc}", event_id) from exc
+        answer = self._eval(event_id, CLAIM_SCRIPT, "p:" + token, self._lease_ms)
         return _claim_result(event_id, token, answer)
 
     def complete(self, claim: ClaimResult) -> bool:
         token = check_claim(claim)
-        try:
-            done = self._sync().eval(
-                COMPLETE_SCRIPT, 1, self.key(claim.event_id), "p:" + token, "d:" + token,
-                self._ttl_ms,
-            )
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis idempotency store failed: {exc}", claim.event_id) from exc
-        return bool(done)
+        return bool(
+            self._eval(claim.event_id, COMPLETE_SCRIPT, "p:" + token, "d:" + token, self._ttl_ms)
+        )
 
     def release(self, claim: ClaimResult) -> bool:
         token = check_claim(claim)
-        try:
-            released = self._sync().eval(
-                RELEASE_SCRIPT, 1, self.key(claim.event_id), "p:" + token
-            )
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis idempotency store failed: {exc}", claim.event_id) from exc
-        return bool(released)
+        return bool(self._eval(claim.event_id, RELEASE_SCRIPT, "p:" + token))
 
     # -- async --------------------------------------------------------------
 
@@ -158,12 +143,7 @@ class RedisStore(IdempotencyStore):
         if client is None:
             return await super().aclaim(event_id)
         token = new_token()
-        try:
-            answer = await client.eval(
-                CLAIM_SCRIPT, 1, self.key(event_id), "p:" + token, self._lease_ms
-            )
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis idempotency store failed: {exc}", event_id) from exc
+        answer = await self._aeval(client, event_id, CLAIM_SCRIPT, "p:" + token, self._lease_ms)
         return _claim_result(event_id, token, answer)
 
     async def acomplete(self, claim: ClaimResult) -> bool:
@@ -171,27 +151,31 @@ class RedisStore(IdempotencyStore):
         client = self._async()
         if client is None:
             return await super().acomplete(claim)
-        try:
-            done = await client.eval(
-                COMPLETE_SCRIPT, 1, self.key(claim.event_id), "p:" + token, "d:" + token,
-                self._ttl_ms,
+        return bool(
+            await self._aeval(
+                client, claim.event_id, COMPLETE_SCRIPT, "p:" + token, "d:" + token, self._ttl_ms
             )
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis idempotency store failed: {exc}", claim.event_id) from exc
-        return bool(done)
+        )
 
     async def arelease(self, claim: ClaimResult) -> bool:
         token = check_claim(claim)
         client = self._async()
         if client is None:
             return await super().arelease(claim)
-        try:
-            released = await client.eval(
-                RELEASE_SCRIPT, 1, self.key(claim.event_id), "p:" + token
-            )
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis idempotency store failed: {exc}", claim.event_id) from exc
-        return bool(released)
+        return bool(await self._aeval(client, claim.event_id, RELEASE_SCRIPT, "p:" + token))
+
+    # -- scripts ------------------------------------------------------------
+
+    def _eval(self, event_id: str, script: str, *args: Any) -> Any:
+        client = self._sync()
+        with _store_errors(event_id):
+            return client.eval(script, 1, self.key(event_id), *args)
+
+    async def _aeval(
+        self, client: redis.asyncio.Redis, event_id: str, script: str, *args: Any
+    ) -> Any:
+        with _store_errors(event_id):
+            return await client.eval(script, 1, self.key(event_id), *args)
 
     # -- clients ------------------------------------------------------------
 
@@ -227,6 +211,15 @@ class RedisStore(IdempotencyStore):
             client = redis.asyncio.Redis.from_url(self._url)
             self._async_clients[loop] = client
         return client
+
+
+@contextmanager
+def _store_errors(event_id: str) -> Iterator[None]:
+    """Wrap the driver's errors once, at the store boundary."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise StoreError(f"Redis idempotency store failed: {exc}", event_id) from exc
 
 
 def _claim_result(event_id: str, token: str, answer: Any) -> ClaimResult:

@@ -28,6 +28,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import starlette.testclient  # noqa: F401
 
+from kit_http_contract import Recorder  # noqa: E402 - needs HERE on sys.path
+
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 REDIS_URL = os.environ.get("RECEIVER_KIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -48,6 +50,12 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """What the test app's handler does and saw (kit_http_contract), fresh per test."""
+    return Recorder()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
 """The HTTP behaviour every framework integration must show (SPEC 6), as a test base class.
 
-Each framework's test module subclasses `HTTPContract` and provides two
-fixtures: `post(body, headers) -> Answer`, sending through the framework's
-real test client, and `recorder`, the `Recorder` its handler reports to.
+Each framework's test module subclasses `HTTPContract` and provides the
+fixtures `recorder` (conftest gives a fresh `Recorder` for the test app's
+handler to report to) and `post(body, headers) -> Answer`, sending through
+the framework's real test client. The default `post` sends through a
+``client`` fixture that is a Starlette (httpx) TestClient, as FastAPI's is.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ class Answer:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def answer_of(response: Any) -> Answer:
+    """A response of Starlette's (httpx-based) TestClient as an `Answer`."""
+    return Answer(response.status_code, response.headers["content-type"], response.content)
 
 
 Post = Callable[[bytes, dict[str, str]], Answer]
@@ -90,6 +97,13 @@ class HTTPContract:
     #: False where the integration cannot see a status the handler *returns*
     #: (the FastAPI dependency): there, failure is signalled by raising.
     sees_returned_status = True
+
+    @pytest.fixture
+    def post(self, client: Any) -> Post:
+        def send(body: bytes, headers: dict[str, str]) -> Answer:
+            return answer_of(client.post("/webhooks", content=body, headers=headers))
+
+        return send
 
     def test_valid_delivery_runs_the_handler(self, post: Post, recorder: Recorder) -> None:
         """A signed delivery reaches the handler once and gets its answer."""

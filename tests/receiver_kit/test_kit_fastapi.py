@@ -6,15 +6,13 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from kit_http_contract import SECRET, Answer, HTTPContract, Recorder, delivery
+from kit_http_contract import SECRET, HTTPContract, Recorder, delivery
 
 from receiver_kit import MemoryStore, SQLiteStore, Verifier, WebhookEvent
 from receiver_kit.contrib.fastapi import WebhookDependency
 
-recorder = Recorder()
 
-
-def build_app(db_path, *, install: bool = True) -> FastAPI:
+def build_app(db_path, recorder: Recorder, *, install: bool = True) -> FastAPI:
     app = FastAPI()
     webhook = WebhookDependency(Verifier(SECRET), store=SQLiteStore(db_path))
     if install:
@@ -33,23 +31,12 @@ def build_app(db_path, *, install: bool = True) -> FastAPI:
 
 
 @pytest.fixture
-def client(tmp_path):
-    recorder.reset()
-    return TestClient(build_app(tmp_path / "claims.db"))
+def client(tmp_path, recorder):
+    return TestClient(build_app(tmp_path / "claims.db", recorder))
 
 
 class TestFastAPIDependency(HTTPContract):
-    @pytest.fixture
-    def recorder(self):
-        return recorder
-
-    @pytest.fixture
-    def post(self, client):
-        def send(body: bytes, headers: dict[str, str]) -> Answer:
-            response = client.post("/webhooks", content=body, headers=headers)
-            return Answer(response.status_code, response.headers["content-type"], response.content)
-
-        return send
+    """The SPEC 6 answers through FastAPI's TestClient."""
 
 
 def test_raised_http_exception_passes_through_and_releases(client):
@@ -69,10 +56,9 @@ def test_returned_error_status_via_http_exception_releases(client):
     assert client.post("/webhooks", content=body, headers=headers).status_code == 200
 
 
-def test_without_install_answers_keep_fastapi_shape(tmp_path):
+def test_without_install_answers_keep_fastapi_shape(tmp_path, recorder):
     """Without install() the kit's answers still carry the right status, in FastAPI's shape."""
-    recorder.reset()
-    client = TestClient(build_app(tmp_path / "claims.db", install=False))
+    client = TestClient(build_app(tmp_path / "claims.db", recorder, install=False))
     body, headers = delivery()
     headers["webhook-signature"] = "v1,bad"
     response = client.post("/webhooks", content=body, headers=headers)

@@ -10,10 +10,8 @@ from receiver_kit import ConfigurationError, MemoryStore, SQLiteStore, Verifier
 from receiver_kit.contrib.flask import ReceiverKit, webhook_view
 from receiver_kit.testing import signed_request
 
-recorder = Recorder()
 
-
-def build_app(db_path) -> Flask:
+def build_app(db_path, recorder: Recorder) -> Flask:
     app = Flask(__name__)
     app.config.update(
         RECEIVER_KIT_SECRET=SECRET,
@@ -40,16 +38,11 @@ def build_app(db_path) -> Flask:
 
 
 @pytest.fixture
-def client(tmp_path):
-    recorder.reset()
-    return build_app(tmp_path / "claims.db").test_client()
+def client(tmp_path, recorder):
+    return build_app(tmp_path / "claims.db", recorder).test_client()
 
 
 class TestFlaskExtension(HTTPContract):
-    @pytest.fixture
-    def recorder(self):
-        return recorder
-
     @pytest.fixture
     def post(self, client):
         def send(body: bytes, headers: dict[str, str]) -> Answer:

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,28 @@ class Backend:
         else:
             time.sleep(seconds)
 
-    def thread_done(self) -> None:
+    def race(self, count: int, body: Callable[[int], None]) -> list[BaseException]:
+        """Run `body(n)` in `count` threads released at once; returns what they raised."""
+        barrier = threading.Barrier(count)
+        errors: list[BaseException] = []
+
+        def worker(n: int) -> None:
+            try:
+                barrier.wait()
+                body(n)
+            except BaseException as exc:  # pragma: no cover - reported by the caller
+                errors.append(exc)
+            finally:
+                self._thread_done()
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        return errors
+
+    def _thread_done(self) -> None:
         if self.name == "django":
             from django.db import connections
 
@@ -281,31 +303,18 @@ def test_fifty_threads_process_one_event_exactly_once(backend):
     """50 threads racing on one id: exactly one runs the handler, the rest are refused."""
     store = backend.make()
     event_id = new_id()
-    barrier = threading.Barrier(50)
     processed: list[int] = []
     refused: list[str] = []
-    errors: list[BaseException] = []
 
-    def worker(n: int) -> None:
+    def attempt(n: int) -> None:
         try:
-            barrier.wait()
-            try:
-                with store.processing(event_id):
-                    processed.append(n)
-                    time.sleep(0.05)  # hold the claim while the others arrive
-            except (DuplicateEventError, EventInProgressError) as exc:
-                refused.append(type(exc).__name__)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            backend.thread_done()
+            with store.processing(event_id):
+                processed.append(n)
+                time.sleep(0.05)  # hold the claim while the others arrive
+        except (DuplicateEventError, EventInProgressError) as exc:
+            refused.append(type(exc).__name__)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert backend.race(50, attempt) == []
     assert len(processed) == 1
     assert len(refused) == 49
     assert store.claim(event_id).status is ClaimStatus.DUPLICATE
@@ -346,22 +355,11 @@ def test_failure_then_redelivery_across_threads(backend):
     with pytest.raises(ValueError, match="boom"), store.processing(event_id):
         raise ValueError("boom")
     processed: list[int] = []
-    barrier = threading.Barrier(10)
 
-    def worker(n: int) -> None:
-        try:
-            barrier.wait()
-            with store.processing(event_id):
-                processed.append(n)
-                time.sleep(0.02)
-        except (DuplicateEventError, EventInProgressError):
-            pass
-        finally:
-            backend.thread_done()
+    def attempt(n: int) -> None:
+        with suppress(DuplicateEventError, EventInProgressError), store.processing(event_id):
+            processed.append(n)
+            time.sleep(0.02)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    assert backend.race(10, attempt) == []
     assert len(processed) == 1

@@ -8,7 +8,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from receiver_kit import ClaimStatus, ConfigurationError, StoreError
+from receiver_kit import ClaimResult, ClaimStatus, ConfigurationError, StoreError
 from receiver_kit.idempotency.redis import RedisStore
 
 pytestmark = pytest.mark.redis
@@ -61,13 +61,23 @@ def test_async_client_only(redis_url, redis_prefix):
 
 
 def test_unreachable_redis_is_store_error():
-    """A Redis that cannot be reached raises StoreError (503), sync and async."""
+    """A Redis that cannot be reached raises StoreError (503) naming the event, in every call."""
     store = RedisStore.from_url("redis://127.0.0.1:1/0", prefix="x:")
-    with pytest.raises(StoreError) as info:
-        store.claim("evt_1")
-    assert info.value.status_code == 503
-    with pytest.raises(StoreError):
-        asyncio.run(store.aclaim("evt_1"))
+    held = ClaimResult("evt_1", ClaimStatus.ACQUIRED, "token")
+    calls = [
+        lambda: store.claim("evt_1"),
+        lambda: store.complete(held),
+        lambda: store.release(held),
+        lambda: asyncio.run(store.aclaim("evt_1")),
+        lambda: asyncio.run(store.acomplete(held)),
+        lambda: asyncio.run(store.arelease(held)),
+    ]
+    for call in calls:
+        with pytest.raises(StoreError) as info:
+            call()
+        assert info.value.status_code == 503
+        assert info.value.event_id == "evt_1"
+        assert isinstance(info.value.__cause__, redis.RedisError)
 
 
 def test_needs_some_client():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from kit_http_contract import SECRET, Answer, HTTPContract, Recorder, assert_problem, delivery
+from kit_http_contract import SECRET, HTTPContract, Recorder, answer_of, assert_problem, delivery
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -13,13 +15,6 @@ from starlette.testclient import TestClient
 from receiver_kit import SQLiteStore, Verifier
 from receiver_kit.contrib.starlette import WebhookMiddleware, get_event
 from receiver_kit.testing import signed_request
-
-recorder = Recorder()
-
-
-def receive(request: Request) -> JSONResponse:
-    status, document = recorder.handle(get_event(request))
-    return JSONResponse(document, status_code=status)
 
 
 async def receive_async(request: Request) -> JSONResponse:
@@ -34,7 +29,18 @@ def health(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-def build_app(db_path) -> Starlette:
+def recording(recorder: Recorder) -> Callable[[Request], JSONResponse]:
+    """The endpoint that hands the middleware's event to `recorder`."""
+
+    def receive(request: Request) -> JSONResponse:
+        status, document = recorder.handle(get_event(request))
+        return JSONResponse(document, status_code=status)
+
+    return receive
+
+
+def build_app(db_path, recorder: Recorder) -> Starlette:
+    receive = recording(recorder)
     app = Starlette(
         routes=[
             Route("/webhooks", receive, methods=["POST"]),
@@ -53,23 +59,12 @@ def build_app(db_path) -> Starlette:
 
 
 @pytest.fixture
-def client(tmp_path):
-    recorder.reset()
-    return TestClient(build_app(tmp_path / "claims.db"))
+def client(tmp_path, recorder):
+    return TestClient(build_app(tmp_path / "claims.db", recorder))
 
 
 class TestStarletteMiddleware(HTTPContract):
-    @pytest.fixture
-    def recorder(self):
-        return recorder
-
-    @pytest.fixture
-    def post(self, client):
-        def send(body: bytes, headers: dict[str, str]) -> Answer:
-            response = client.post("/webhooks", content=body, headers=headers)
-            return Answer(response.status_code, response.headers["content-type"], response.content)
-
-        return send
+    """The SPEC 6 answers through WebhookMiddleware."""
 
 
 def test_paths_outside_the_prefixes_are_not_verified(client):
@@ -88,7 +83,7 @@ def test_async_endpoint_gets_the_event_and_the_replayed_body(client):
 def test_oversized_body_is_413(client):
     """A body over max_body_bytes is refused before it is read whole."""
     body, headers = signed_request({"type": "x", "blob": "a" * 70_000}, SECRET)
-    assert_problem(Answer(*_answer(client.post("/webhooks", content=body, headers=headers))), 413)
+    assert_problem(answer_of(client.post("/webhooks", content=body, headers=headers)), 413)
 
 
 def test_babel_scheme_through_the_middleware(tmp_path):
@@ -105,16 +100,12 @@ def test_babel_scheme_through_the_middleware(tmp_path):
     assert headers["X-Babel-Event"] == "license.revoked"
 
 
-def test_store_failure_is_503(tmp_path):
+def test_store_failure_is_503(tmp_path, recorder):
     """When the store fails the middleware answers 503 so the sender retries."""
     db = tmp_path / "claims.db"
     db.mkdir()  # a directory where the database file should be: SQLite cannot open it
-    app = Starlette(routes=[Route("/webhooks", receive, methods=["POST"])])
+    app = Starlette(routes=[Route("/webhooks", recording(recorder), methods=["POST"])])
     app.add_middleware(WebhookMiddleware, verifier=Verifier(SECRET), store=SQLiteStore(db))
     body, headers = delivery()
     response = TestClient(app).post("/webhooks", content=body, headers=headers)
-    assert_problem(Answer(*_answer(response)), 503)
-
-
-def _answer(response) -> tuple[int, str, bytes]:
-    return response.status_code, response.headers["content-type"], response.content
+    assert_problem(answer_of(response), 503)

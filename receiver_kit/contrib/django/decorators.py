@@ -19,29 +19,19 @@ from django.http import Http404, HttpResponse  # type: ignore[import-untyped]
 
 from receiver_kit.contrib._common import (
     MISSING,
-    PROBLEM_CONTENT_TYPE,
+    Answer,
     KitSettings,
-    afinish,
-    duplicate_body,
-    finish,
-    handler_failed,
-    log_rejection,
-    logger,
-    problem_body,
+    aclaim_event,
+    claim_event,
+    handler_raised,
     read_settings,
-    refusal,
     too_large,
+    verified,
 )
 from receiver_kit.contrib.django.store import DjangoStore
 from receiver_kit.events import WebhookEvent
-from receiver_kit.exceptions import ConfigurationError, ReceiverKitError, VerificationError
-from receiver_kit.idempotency import (
-    ClaimResult,
-    ClaimStatus,
-    IdempotencyStore,
-    MemoryStore,
-    store_from_url,
-)
+from receiver_kit.exceptions import ConfigurationError
+from receiver_kit.idempotency import IdempotencyStore, MemoryStore, store_from_url
 from receiver_kit.verification import Verifier
 
 __all__ = ["SETTINGS_NAME", "SETTINGS_PREFIX", "check_settings", "kit_settings", "webhook_view"]
@@ -130,15 +120,8 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[Any]:
     return []
 
 
-def _problem(error: ReceiverKitError | dict[str, Any]) -> Any:
-    document = error if isinstance(error, dict) else error.problem()
-    return HttpResponse(
-        problem_body(document), status=document["status"], content_type=PROBLEM_CONTENT_TYPE
-    )
-
-
-def _duplicate(event_id: str) -> Any:
-    return HttpResponse(duplicate_body(event_id), status=200, content_type="application/json")
+def _respond(answer: Answer) -> Any:
+    return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
 
 def webhook_view(
@@ -182,36 +165,27 @@ def webhook_view(
             resolved.append(resolve())
         return resolved[0]
 
+    # Twins on purpose: an async view needs a coroutine wrapper, a sync view a plain one.
     if iscoroutinefunction(view):
 
         async def async_wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
             kit = current()
-            early = _verify_and_claim_prelude(request, kit)
-            if not isinstance(early, WebhookEvent):
-                return early
-            event = early
-            claim: ClaimResult | None = None
-            if kit.store is not None:
-                try:
-                    claim = await kit.store.aclaim(event.id)
-                except ReceiverKitError as error:
-                    logger.error("event %s: idempotency store failed: %s", event.id, error)
-                    return _problem(error)
-                refused = _refused(claim)
-                if refused is not None:
-                    return refused
+            event = _verified(request, kit)
+            if not isinstance(event, WebhookEvent):
+                return event
+            admission = await aclaim_event(kit.store, event.id)
+            if admission.refused is not None:
+                return _respond(Answer.of(admission.refused))
             request.webhook_event = event
             try:
                 response = await view(request, event, *args, **kwargs)
             except BaseException as exc:
-                if kit.store is not None and claim is not None:
-                    await afinish(kit.store, claim, False)
-                if isinstance(exc, Exception) and not isinstance(exc, _DJANGO_HANDLED):
-                    logger.exception("webhook handler failed for event %s", event.id)
-                    return _problem(handler_failed(event))
-                raise
-            if kit.store is not None and claim is not None:
-                await afinish(kit.store, claim, _succeeded(response))
+                await admission.asettle(False)
+                failed = _view_failed(event, exc)
+                if failed is None:
+                    raise
+                return failed
+            await admission.asettle(_succeeded(response))
             return response
 
         wrapper: Any = functools.wraps(view)(async_wrapper)
@@ -220,32 +194,22 @@ def webhook_view(
 
         def sync_wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
             kit = current()
-            early = _verify_and_claim_prelude(request, kit)
-            if not isinstance(early, WebhookEvent):
-                return early
-            event = early
-            claim: ClaimResult | None = None
-            if kit.store is not None:
-                try:
-                    claim = kit.store.claim(event.id)
-                except ReceiverKitError as error:
-                    logger.error("event %s: idempotency store failed: %s", event.id, error)
-                    return _problem(error)
-                refused = _refused(claim)
-                if refused is not None:
-                    return refused
+            event = _verified(request, kit)
+            if not isinstance(event, WebhookEvent):
+                return event
+            admission = claim_event(kit.store, event.id)
+            if admission.refused is not None:
+                return _respond(Answer.of(admission.refused))
             request.webhook_event = event
             try:
                 response = view(request, event, *args, **kwargs)
             except BaseException as exc:
-                if kit.store is not None and claim is not None:
-                    finish(kit.store, claim, False)
-                if isinstance(exc, Exception) and not isinstance(exc, _DJANGO_HANDLED):
-                    logger.exception("webhook handler failed for event %s", event.id)
-                    return _problem(handler_failed(event))
-                raise
-            if kit.store is not None and claim is not None:
-                finish(kit.store, claim, _succeeded(response))
+                admission.settle(False)
+                failed = _view_failed(event, exc)
+                if failed is None:
+                    raise
+                return failed
+            admission.settle(_succeeded(response))
             return response
 
         wrapper = functools.wraps(view)(sync_wrapper)
@@ -255,24 +219,19 @@ def webhook_view(
     return wrapper
 
 
-def _verify_and_claim_prelude(request: Any, kit: KitSettings) -> Any:
+def _verified(request: Any, kit: KitSettings) -> Any:
     """Size check, raw body, verification: the event, or the answer to send."""
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > kit.max_body_bytes:
-        return _problem(too_large(kit.max_body_bytes))
-    body = request.body
-    try:
-        return kit.verifier.verify(body, request.headers)
-    except VerificationError as error:
-        log_rejection(error, request.path)
-        return _problem(error)
+        return _respond(Answer.problem(too_large(kit.max_body_bytes)))
+    event = verified(kit.verifier, request.body, request.headers, request.path)
+    return event if isinstance(event, WebhookEvent) else _respond(Answer.of(event))
 
 
-def _refused(claim: ClaimResult) -> Any:
-    if claim.status is ClaimStatus.DUPLICATE:
-        return _duplicate(claim.event_id)
-    refused = refusal(claim)
-    return None if refused is None else _problem(refused)
+def _view_failed(event: WebhookEvent, exc: BaseException) -> Any:
+    """The 500 answer for an exception from the view, or None when Django answers it."""
+    failed = handler_raised(event, exc, passes_through=isinstance(exc, _DJANGO_HANDLED))
+    return None if failed is None else _respond(Answer.problem(failed))
 
 
 def _succeeded(response: Any) -> bool:
