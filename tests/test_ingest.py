@@ -11,7 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from relay.http.ingest import MAX_DEPTH, nests_deeper
 from tests.conftest import endpoint_yaml
 from tests.support import Receiver, RelayThread, sqlite_only
 
@@ -94,6 +97,68 @@ def test_the_parse_reads_json_as_the_standard_library_does(
     delivered = receiver.wait_for(2)
     assert {r.body for r in delivered} == {
         b'{"type": "order.created", "eventId": 123456789012345678901234567890}', surrogate}
+
+
+def nested(depth: int, inner: bytes = b"") -> bytes:
+    """An event `depth` levels deep: the object is level 1, arrays fill the rest."""
+    return b'{"type": "a.b", "v": ' + b"[" * (depth - 1) + inner + b"]" * (depth - 1) + b"}"
+
+
+def test_one_nesting_limit_for_single_and_batch(relay: RelayThread) -> None:
+    """128 levels are taken by both routes; deeper is a 400 naming the limit, on both."""
+    assert MAX_DEPTH == 128
+    assert relay.post(nested(MAX_DEPTH)).status_code == 202
+    batch = relay.post(b"[" + nested(MAX_DEPTH) + b"]", path="/v1/events/batch")
+    assert batch.status_code == 202, batch.text
+    for depth in (MAX_DEPTH + 1, 1000, 1023, 1025, 5000):
+        for path, body in (("/v1/events", nested(depth)),
+                           ("/v1/events/batch", b"[" + nested(depth) + b"]")):
+            answer = relay.post(body, path=path)
+            assert answer.status_code == 400, (depth, path, answer.text)
+            problem = answer.json()
+            assert problem["type"] == "urn:relay:problem:invalid-json"
+            assert "more than 128 levels deep" in problem["detail"], problem
+    assert counts(relay)[0] == 2
+
+
+def test_brackets_in_strings_do_not_count_as_nesting(relay: RelayThread) -> None:
+    """Only structure counts: a string full of brackets and escaped quotes is a flat event."""
+    text = '{"type": "a.b", "note": "' + '[{\\"' * 400 + '", "list": [' + "[1]," * 300 + "[]]}"
+    assert relay.post(text).status_code == 202
+    assert relay.post("[" + text + "]", path="/v1/events/batch").status_code == 202
+
+
+def test_nesting_scan_is_exact_for_json() -> None:
+    """The depth scan agrees with a parse: objects and arrays mixed, strings skipped."""
+    assert not nests_deeper(b'{"a": [{"b": "]]]]"}]}', 3)
+    assert nests_deeper(b'{"a": [{"b": "]]]]", "c": []}]}', 3)
+    assert not nests_deeper(b'["\\\"[[[[[", [[]]]', 3)
+    assert nests_deeper(b'["\\\\", [[[]]]]', 3)
+    assert not nests_deeper(b'["\\\\\\"]", [[]]]', 3)
+
+
+def _depth(value: Any) -> int:
+    if not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child) for child in children), default=0)
+
+
+_TRICKY = st.text(alphabet='[]{}"\\/ \nx\u00e9', max_size=8)
+_VALUES = st.recursive(
+    st.none() | st.integers() | _TRICKY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TRICKY, inner, max_size=3),
+    max_leaves=40)
+
+
+@given(_VALUES, st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_nesting_scan_matches_the_parsed_depth(value: Any, ascii_only: bool) -> None:
+    """On any JSON, with brackets, quotes and backslashes in its strings, the depth is exact."""
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    depth = _depth(value)
+    assert not nests_deeper(body, depth)
+    assert depth == 0 or nests_deeper(body, depth - 1)
 
 
 def test_idempotency_key_gives_one_delivery(relay: RelayThread, receiver: Receiver) -> None:

@@ -44,6 +44,7 @@ from relay.http.auth import (
     from_other_site,
     is_json_media_type,
 )
+from relay.http.ingest import MAX_DEPTH, nests_deeper
 from relay.http.ingest import store_events as ingest_events
 from relay.http.problems import Problem
 from relay.http.state import RelayState
@@ -71,6 +72,7 @@ __all__ = [
     "resume",
     "retry",
     "send_test",
+    "stored_payload",
 ]
 
 DEFAULT_LIMIT = 50
@@ -579,27 +581,45 @@ async def retry(state: RelayState, delivery_id: int) -> dict[str, Any]:
     return {**delivery_json(updated), "previous_status": previous.value if previous else None}
 
 
+def stored_payload(body: bytes) -> tuple[Any, str | None]:
+    """An event's body for an answer: `(parsed, None)`, or `(None, text)` when it cannot be.
+
+    Ingest relays bytes and accepts JSON that no JSON answer can carry back: a
+    number beyond a double (`1e400` reads as infinity), a lone surrogate
+    (`"\\ud800"`, which cannot be written as UTF-8), and, stored before the
+    nesting limit, events up to 1024 levels deep. Those come back as their text
+    (invalid UTF-8 replaced), so the answer stays valid JSON and hides nothing.
+    """
+    if not nests_deeper(body, MAX_DEPTH):
+        try:
+            payload = json.loads(body.decode("utf-8"))
+            json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (ValueError, RecursionError):
+            pass
+        else:
+            return payload, None
+    return None, body.decode("utf-8", errors="replace")
+
+
 async def get_event(request: Request, state: RelayState) -> Response:
     """One event as received, with its deliveries."""
     return _json(await event_data(state, request.path_params["event_id"]))
 
 
 async def event_data(state: RelayState, event_id: str) -> dict[str, Any]:
-    """One event as received (payload parsed, None if not JSON), with its deliveries."""
+    """One event as received (see `stored_payload`), with its deliveries."""
     event = await state.storage.get_event(event_id)
     if event is None:
         raise Problem(404, "unknown-event",
                       f"no event {event_id!r} (never received, or purged by retention)")
     deliveries = await state.storage.event_deliveries(event_id)
-    try:
-        payload: Any = json.loads(event.body)
-    except ValueError:
-        payload = None
+    payload, payload_text = stored_payload(event.body)
     return {
         "id": event.id,
         "type": event.type,
         "received_at": iso(event.received_at),
         "payload": payload,
+        "payload_text": payload_text,
         "size_bytes": len(event.body),
         "deliveries": [delivery_json(d) for d in deliveries],
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -28,12 +29,17 @@ from relay.http.problems import Problem, problem_response
 from relay.http.state import RelayState
 from relay.models import IngestOutcome, NewEvent, new_event_id
 
-__all__ = ["IngestEndpoint", "parse_event", "store_events"]
+__all__ = ["MAX_DEPTH", "IngestEndpoint", "nests_deeper", "parse_event", "store_events"]
 
 log = structlog.get_logger("relay.http")
 
 KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 MAX_BATCH = 500
+# Arrays and objects an event may nest (the event object is the first level; a
+# batch's own array does not count). Webhook payloads nest a handful of levels;
+# 128 is serde_json's default, and far enough below Python's recursion limit
+# that every later parse, re-serialisation and page render of the event is safe.
+MAX_DEPTH = 128
 RETRY_AFTER_S = "5"
 
 
@@ -214,6 +220,40 @@ def _reject_constant(name: str) -> Any:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_NOT_OPENER = bytes(sorted(set(range(256)) - set(b"[{")))
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def nests_deeper(body: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON text nests arrays and objects more than `limit` levels deep.
+
+    Cheap for the usual event, which has no more opening brackets than `limit`
+    and so cannot nest deeper. Any other body is scanned with bytes methods
+    only: escaped quotes out (pairs of backslashes first, so the quote after
+    `\\\\` still ends its string), then what lies between quotes, then the
+    running depth of the brackets left. On text that is not JSON the answer is
+    an estimate, which is all a refusal needs.
+    """
+    if len(body.translate(None, _NOT_OPENER)) <= limit:
+        return False
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(body.translate(None, _NOT_STRUCTURE).split(b'"')[::2])
+    return max(accumulate(map(_STEP.__getitem__, outside)), default=0) > limit
+
+
+def _too_deep() -> Problem:
+    return Problem(400, "invalid-json",
+                   f"the event nests arrays and objects more than {MAX_DEPTH} levels deep; "
+                   f"this relay accepts at most {MAX_DEPTH} (the event object is level 1)")
+
+
+def _check_depth(body: bytes) -> None:
+    if nests_deeper(body, MAX_DEPTH):
+        raise _too_deep()
 
 
 def _text(body: bytes) -> str:
@@ -225,8 +265,9 @@ def _text(body: bytes) -> str:
 
 
 def _invalid(exc: Exception) -> Problem:
-    detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-    return Problem(400, "invalid-json", f"the body is not valid JSON: {detail}")
+    if isinstance(exc, RecursionError):  # far deeper than MAX_DEPTH
+        return _too_deep()
+    return Problem(400, "invalid-json", f"the body is not valid JSON: {exc}")
 
 
 def _loads(body: bytes, id_field: str | None = None) -> Any:
@@ -234,20 +275,25 @@ def _loads(body: bytes, id_field: str | None = None) -> Any:
 
     orjson parses a 1 KiB event in a quarter of the time, and this is the one
     parse of the hot path. The standard library stays the reference: it parses
-    what orjson refuses (lone surrogates, the deepest nesting), words every
-    error, and reads the event again when the id field came out a float,
-    since orjson reads integers past 64 bits as floats.
+    what orjson refuses (lone surrogates, numbers beyond a double such as
+    1e400), words every error, and reads the event again when the id field
+    came out a float, since orjson reads integers past 64 bits as floats.
+    Either way the event nests at most `MAX_DEPTH` levels (orjson alone would
+    take 1024, the standard library fails near its recursion limit).
     """
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
+        _check_depth(body)
         return _stdlib_loads(body)
+    _check_depth(body)
     if id_field is not None and type(value) is dict and type(value.get(id_field)) is float:
         return _stdlib_loads(body)
     return value
 
 
 def _stdlib_loads(body: bytes) -> Any:
+    """The standard library's parse, of a body already known to nest within `MAX_DEPTH`."""
     try:
         return _DECODER.decode(_text(body))
     except (ValueError, RecursionError) as exc:
@@ -258,7 +304,8 @@ def split_array(body: bytes) -> list[tuple[bytes, Any]] | Any:
     """Each element of a JSON array with its exact source bytes; a non-array as parsed.
 
     The relay promises byte-exact bodies, batch included, so each event keeps the
-    bytes the platform wrote for it rather than a re-serialisation.
+    bytes the platform wrote for it rather than a re-serialisation. Each event
+    is held to the single route's nesting limit, on those bytes.
     """
     text = _text(body)
     try:
@@ -272,7 +319,9 @@ def split_array(body: bytes) -> list[tuple[bytes, Any]] | Any:
         else:
             while True:
                 value, end = _DECODER.raw_decode(text, index)
-                items.append((text[index:end].encode(), value))
+                raw = text[index:end].encode()
+                _check_depth(raw)
+                items.append((raw, value))
                 index = _WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
                 if text.startswith(",", index):
                     index = _WHITESPACE.match(text, index + 1).end()  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 
 from relay import __version__
+from relay.http.ingest import MAX_DEPTH, nests_deeper
 from relay.models import DeliveryStatus
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "pretty_body",
     "query_url",
     "relative",
+    "sendable",
 ]
 
 _HTTP_DIR = Path(__file__).resolve().parent.parent
@@ -91,17 +93,47 @@ def duration(ms: float | None) -> str:
 
 
 def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    """JSON indented for reading; ValueError when the page could not carry it.
+
+    Infinity is not JSON, and a lone surrogate (parsed from `"\\ud800"`) would
+    fail the whole page when it is encoded as UTF-8, so both are refused here
+    rather than shown wrong or crashing the page.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    text.encode("utf-8")  # UnicodeEncodeError, a ValueError, on a lone surrogate
+    return text
 
 
 def pretty_body(text: str | None) -> str:
-    """A response excerpt, re-indented when it is JSON; as received otherwise."""
+    """A response excerpt, re-indented when it is JSON; as received otherwise.
+
+    Receivers answer anything: JSON that does not survive a round trip
+    (`1e400`, a lone surrogate, nesting deep enough to exhaust the recursion
+    limit) is shown as received, like any text.
+    """
     if not text:
         return ""
     try:
+        if nests_deeper(text.encode("utf-8"), MAX_DEPTH):
+            return text
         return pretty_json(json.loads(text))
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
+
+
+def sendable(value: Any) -> Any:
+    """What a template prints, made encodable as UTF-8 (Jinja's `finalize`).
+
+    One lone surrogate anywhere in a page makes sending it fail; written as its
+    escape (`\\ud800`) it stays visible and the page renders. Markup stays
+    Markup: it was escaped already, and the escape adds no markup.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return type(value)(value.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return value
 
 
 def path_segment(value: str) -> str:
@@ -138,6 +170,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=sendable,
     )
     env.filters.update(
         rel=relative,
