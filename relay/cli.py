@@ -380,7 +380,10 @@ def cmd_event(args: argparse.Namespace) -> int:
         now = time.time()
         print(f"{e['id']}  {e['type']}  received {absolute(e['received_at'])} "
               f"({relative(e['received_at'], now)}), {e['size_bytes']} bytes")
-        print(json.dumps(e["payload"], indent=2)[:2000])
+        if e.get("payload_text") is not None:  # a body that does not read back as JSON
+            print(e["payload_text"][:2000])
+        else:
+            print(json.dumps(e["payload"], indent=2)[:2000])
         print()
         if e["deliveries"]:
             print(table(_DELIVERY_HEADERS, _delivery_rows(e["deliveries"], now)))

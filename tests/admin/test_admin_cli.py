@@ -235,3 +235,13 @@ def test_relative_times_and_tables() -> None:
     assert relative(None, now) == "-"
     assert table(("A", "LONGER"), [["wide cell", None], ["x", "y"]]).splitlines() == [
         "A          LONGER", "wide cell  -", "x          y"]
+
+
+def test_event_whose_body_is_not_json_for_the_api_shows_its_text(states_relay: Ops) -> None:
+    """`relay event` prints `payload_text` for a body the API cannot give back as JSON."""
+    response = states_relay.relay.post('{"type": "odd.thing", "v": 1e400}')
+    assert response.status_code == 202, response.text
+    event = states_relay.cli("event", response.json()["id"])
+    assert event.code == 0, event.err
+    assert '"v": 1e400' in event.out
+    assert "null" not in event.out.splitlines()[1]
