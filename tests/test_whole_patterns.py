@@ -16,8 +16,9 @@ import pytest
 
 from relay.config import parse_config
 from relay.exceptions import ConfigError
-from relay.http.admin import parse_delivery_id, parse_time
+from relay.http.params import parse_time
 from relay.http.problems import Problem
+from relay.http.serialization import parse_delivery_id
 from relay.routing import pattern_matches
 from relay.units import parse_duration, parse_rate, parse_size
 from tests.conftest import SECRET, endpoint_yaml

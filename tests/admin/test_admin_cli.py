@@ -220,7 +220,7 @@ def test_relative_times_and_tables() -> None:
     now = 1_800_000_000.0
 
     def at(offset: float) -> str:
-        from relay.http.admin import iso
+        from relay.timefmt import iso
 
         text = iso(now + offset)
         assert text is not None

@@ -1,6 +1,6 @@
 """Templates and the small formatting rules the dashboard's pages share.
 
-The templates render the admin API's own JSON (the dicts `relay.http.admin`
+The templates render the admin API's own JSON (the dicts `relay.http.serialization`
 builds), so the page and `GET /v1/...` can never disagree; the filters here
 turn its ISO 8601 times into "in 4m" / "2m ago" and its bodies into readable
 text. Autoescaping is on for every template: payloads and response excerpts
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import jinja2
 from relay import __version__
 from relay.http.ingest import MAX_DEPTH, nests_deeper
 from relay.models import DeliveryStatus
+from relay.timefmt import absolute, relative
 
 __all__ = [
     "STATIC_DIR",
@@ -37,49 +37,6 @@ __all__ = [
 _HTTP_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = _HTTP_DIR / "templates"
 STATIC_DIR = _HTTP_DIR / "static"
-
-
-def _timestamp(value: str | float | None) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    return datetime.fromisoformat(value).timestamp()
-
-
-def _span(seconds: float) -> str:
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    if seconds < 86400:
-        hours, minutes = int(seconds // 3600), int(seconds % 3600 // 60)
-        return f"{hours}h {minutes}m" if hours < 10 and minutes else f"{hours}h"
-    return f"{int(seconds // 86400)}d"
-
-
-def relative(value: str | float | None, now: float, *, due: bool = False) -> str:
-    """"in 4m", "2m ago", "now"; with `due`, a past time reads "due now" (a late retry)."""
-    ts = _timestamp(value)
-    if ts is None:
-        return "—"
-    delta = ts - now
-    if due and delta <= 0:
-        return "due now"
-    if abs(delta) < 1:
-        return "now"
-    if abs(delta) >= 30 * 86400:
-        return absolute(ts, with_time=False)
-    return f"in {_span(delta)}" if delta > 0 else f"{_span(-delta)} ago"
-
-
-def absolute(value: str | float | None, *, with_time: bool = True) -> str:
-    """A UTC time an operator can paste into `--since`: 2025-01-03 14:25:30Z."""
-    ts = _timestamp(value)
-    if ts is None:
-        return "—"
-    when = datetime.fromtimestamp(ts, UTC)
-    return when.strftime("%Y-%m-%d %H:%M:%SZ" if with_time else "%Y-%m-%d")
 
 
 def duration(ms: float | None) -> str:

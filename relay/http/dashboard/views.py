@@ -1,11 +1,11 @@
 """The dashboard's pages and actions: the admin API, rendered for a browser.
 
-Pages read through the admin API's own functions (`relay.http.admin`), and
-actions call the same functions its POST routes call, so a button and
+Pages read through the operations the admin API calls (`relay.http.operations`),
+and actions call the same functions its POST routes call, so a button and
 `relay pause NAME` can never behave differently. An action is a POST that
 answers with a redirect (POST/redirect/GET) and a signed flash cookie saying
 what happened; a refused action (no session, wrong CSRF token, another
-site's form) never reaches the admin code.
+site's form) never reaches an operation.
 
 The page script refreshes the lists by fetching the page itself with
 `X-Relay-Refresh: 1` and swapping the regions marked `data-live`: one code
@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from relay.exceptions import StorageError
-from relay.http import admin
+from relay.http import operations
 from relay.http.auth import from_other_site
 from relay.http.dashboard.render import STATIC_DIR, absolute, duration, environment, query_url
 from relay.http.dashboard.security import (
@@ -43,7 +43,9 @@ from relay.http.dashboard.security import (
     delete_cookie,
     set_cookie,
 )
+from relay.http.params import delivery_filter
 from relay.http.problems import Problem
+from relay.http.serialization import parse_delivery_id
 from relay.http.state import RelayState
 from relay.models import DeliveryStatus
 
@@ -368,7 +370,7 @@ class Dashboard:
         """Every endpoint with its status, last send, next retry and counts by state."""
         query = request.query_params.get("q", "").strip()
         status = request.query_params.get("status", "").strip()
-        endpoints = [_all_counts(e) for e in await admin.endpoints_data(ctx.state)]
+        endpoints = [_all_counts(e) for e in await operations.endpoints_data(ctx.state)]
         needle = query.lower()
         shown = [
             e for e in endpoints
@@ -391,7 +393,7 @@ class Dashboard:
     async def endpoint_page(self, request: Request, ctx: Ctx) -> Response:
         """One endpoint: its health, its actions and its deliveries, newest first."""
         name = request.path_params["name"]
-        endpoint = _all_counts(await admin.endpoint_data(ctx.state, name))
+        endpoint = _all_counts(await operations.endpoint_data(ctx.state, name))
         listing = await self._listing(request, ctx, endpoint=name)
         return self.render(request, ctx, "endpoint.html", {
             "section": "endpoints", "endpoint": endpoint, **listing,
@@ -421,8 +423,8 @@ class Dashboard:
         error = None
         page: dict[str, Any] = {"data": [], "has_more": False, "next_cursor": None}
         try:
-            where, limit = admin.delivery_filter(query, ctx.state.clock())
-            page = await admin.deliveries_page(ctx.state, where, limit)
+            where, limit = delivery_filter(query, ctx.state.clock())
+            page = await operations.deliveries_page(ctx.state, where, limit)
         except Problem as exc:
             error = exc.detail
         path = request.url.path
@@ -441,24 +443,24 @@ class Dashboard:
     async def delivery_page(self, request: Request, ctx: Ctx) -> Response:
         """One delivery with every attempt; also the source of the rows' expanded attempts."""
         text = request.path_params["delivery_id"]
-        delivery_id = admin.parse_delivery_id(text)
+        delivery_id = parse_delivery_id(text)
         if delivery_id is None:
             raise Problem(404, "unknown-delivery", f"{text!r} is not a delivery id "
                           "(they look like dlv_42)")
-        delivery = await admin.delivery_data(ctx.state, delivery_id)
+        delivery = await operations.delivery_data(ctx.state, delivery_id)
         return self.render(request, ctx, "delivery.html", {
             "section": "deliveries", "d": delivery,
         })
 
     async def event_page(self, request: Request, ctx: Ctx) -> Response:
         """One event: the payload as received, where it went, and the headers it went with."""
-        event = await admin.event_data(ctx.state, request.path_params["event_id"])
+        event = await operations.event_data(ctx.state, request.path_params["event_id"])
         sent = []
         for delivery in event["deliveries"][:20]:
-            delivery_id = admin.parse_delivery_id(delivery["id"])
+            delivery_id = parse_delivery_id(delivery["id"])
             if delivery_id is None:  # pragma: no cover - ids come from delivery_json
                 continue
-            detail = await admin.delivery_data(ctx.state, delivery_id)
+            detail = await operations.delivery_data(ctx.state, delivery_id)
             if detail["attempts"]:
                 sent.append((delivery, detail["attempts"][-1]))
         return self.render(request, ctx, "event.html", {
@@ -473,7 +475,7 @@ class Dashboard:
 
     async def test_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
         name = request.path_params["name"]
-        data, _attempted = await admin.send_test(ctx.state, name)
+        data, _attempted = await operations.send_test(ctx.state, name)
         delivery = data["delivery"]
         attempts = delivery["attempts"]
         last = attempts[-1] if attempts else None
@@ -489,22 +491,27 @@ class Dashboard:
                        "has not been reached yet.", delivery["id"])
 
     async def pause_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
-        name = request.path_params["name"]
-        data = await admin.pause(ctx.state, name)
-        held = _plural(data["held"], "waiting delivery", "waiting deliveries")
-        return Outcome("success", f"Paused {name}: {held} held. Nothing is sent to it until "
-                       "you resume it.")
+        return await self._counted(
+            request, ctx, operations.pause, "held", ("waiting delivery", "waiting deliveries"),
+            "Paused {name}: {count} held. Nothing is sent to it until you resume it.")
 
     async def resume_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
+        return await self._counted(
+            request, ctx, operations.resume, "released", ("held delivery", "held deliveries"),
+            "Resumed {name}: {count} released, sent in their original order.")
+
+    @staticmethod
+    async def _counted(request: Request, ctx: Ctx,
+                       operation: Callable[[RelayState, str], Awaitable[dict[str, Any]]],
+                       key: str, nouns: tuple[str, str], message: str) -> Outcome:
+        """An endpoint operation whose answer counts deliveries, said in a sentence."""
         name = request.path_params["name"]
-        data = await admin.resume(ctx.state, name)
-        released = _plural(data["released"], "held delivery", "held deliveries")
-        return Outcome("success", f"Resumed {name}: {released} released, sent in their "
-                       "original order.")
+        data = await operation(ctx.state, name)
+        return Outcome("success", message.format(name=name, count=_plural(data[key], *nouns)))
 
     async def recover_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
         name = request.path_params["name"]
-        data = await admin.recover(ctx.state, name, form.get("since", ""))
+        data = await operations.recover(ctx.state, name, form.get("since", ""))
         since = absolute(data["since"])
         if not data["requeued"]:
             return Outcome("info", f"No delivery of {name} failed since {since}; "
@@ -514,10 +521,10 @@ class Dashboard:
 
     async def retry_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
         text = request.path_params["delivery_id"]
-        delivery_id = admin.parse_delivery_id(text)
+        delivery_id = parse_delivery_id(text)
         if delivery_id is None:
             return Outcome("error", f"{text!r} is not a delivery id.")
-        data = await admin.retry(ctx.state, delivery_id)
+        data = await operations.retry(ctx.state, delivery_id)
         previous = data["previous_status"]
         return Outcome("success", f"{data['id']} is due now (it was {previous}); it goes out "
                        "in a moment.", data["id"])
