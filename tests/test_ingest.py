@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.http.ingest import MAX_DEPTH, nests_deeper
+from relay.http.json_body import MAX_DEPTH, nests_deeper
 from tests.conftest import endpoint_yaml
 from tests.support import Receiver, RelayThread, sqlite_only
 

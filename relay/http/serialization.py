@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from relay.config import EndpointConfig
-from relay.http.ingest import MAX_DEPTH, nests_deeper
+from relay.http.json_body import MAX_DEPTH, nests_deeper
 from relay.models import AttemptRecord, DeliveryStatus
 from relay.storage.base import DeliveryRecord, EndpointStats, EventRecord
 from relay.timefmt import iso

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from relay.http.ingest import MAX_DEPTH
+from relay.http.json_body import MAX_DEPTH
 from tests.admin.harness import Ops, receiver
 from tests.conftest import endpoint_yaml
 

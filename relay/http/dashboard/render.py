@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 
 from relay import __version__
-from relay.http.ingest import MAX_DEPTH, nests_deeper
+from relay.http.json_body import MAX_DEPTH, nests_deeper
 from relay.models import DeliveryStatus
 from relay.timefmt import absolute, relative
 
