@@ -69,6 +69,7 @@ class NewEvent:
     endpoints: tuple[str, ...]
     received_at: float
     keyed: bool  # the id came from the client, so a duplicate must be detected
+    tenant: str | None = None  # the platform's customer the event is about
 
 
 @dataclass(slots=True)

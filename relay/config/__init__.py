@@ -21,6 +21,7 @@ from relay.config.models import (
 from relay.config.storage_url import PostgresConfig, redact_url
 from relay.config.values import (
     SCHEMES,
+    TENANT_RE,
     TYPE_RE,
     Network,
     Scheme,
@@ -30,6 +31,7 @@ from relay.config.values import (
 __all__ = [
     "DEFAULT_TYPE_FIELDS",
     "SCHEMES",
+    "TENANT_RE",
     "TYPE_RE",
     "AdminConfig",
     "Config",

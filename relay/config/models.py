@@ -27,8 +27,10 @@ from relay.config.storage_url import PostgresConfig, postgres_settings, redact_u
 from relay.config.values import (
     Bool,
     Concurrency,
+    Description,
     Duration,
     EventPatterns,
+    FieldPath,
     HeaderBytes,
     Headers,
     HostNames,
@@ -40,6 +42,7 @@ from relay.config.values import (
     MaxInFlight,
     Name,
     Networks,
+    OptionalCount,
     OptionalEventTypes,
     OptionalRate,
     OptionalStr,
@@ -48,7 +51,9 @@ from relay.config.values import (
     Schedule,
     SchemeField,
     Secrets,
+    SecretsKey,
     Size,
+    Tenant,
     TypeFields,
     Url,
     kind,
@@ -104,6 +109,8 @@ class IngestConfig(Section):
     max_body_bytes: Size = 1024 * 1024
     type_fields: TypeFields = DEFAULT_TYPE_FIELDS
     id_field: OptionalStr = None
+    tenant_field: FieldPath = None
+    """Where an event's tenant is read when no `X-Tenant` header is sent: a dotted path."""
 
 
 class AdminConfig(Section):
@@ -117,6 +124,8 @@ class LimitsConfig(Section):
 
     max_header_bytes: HeaderBytes = 64 * 1024
     max_headers: MaxHeaders = 100
+    endpoints_per_tenant: OptionalCount = None
+    """How many API endpoints one tenant may have (the seeds' plans: 10, 50); none: no limit."""
 
 
 class DeliveryConfig(Section):
@@ -162,6 +171,9 @@ class EndpointConfig(Section):
     retry_schedule_s: Schedule = Field(default=_delivery_default("retry_schedule_s"),
                                        alias="retry_schedule")
     jitter: Jitter = _delivery_default("jitter")
+    description: Description = ""
+    tenant: Tenant = None
+    """The platform's customer this endpoint belongs to: it gets only that tenant's events."""
 
 
 class Config(Section):
@@ -177,6 +189,8 @@ class Config(Section):
     retention_s: PositiveDuration = Field(default=30 * 86400.0, alias="retention")
     events: OptionalEventTypes = None
     events_strict: Bool = False
+    secrets_key: SecretsKey = Field(default=None, repr=False)
+    """Seals API endpoints' secrets in the database (32 bytes, base64)."""
     endpoints: tuple[EndpointConfig, ...] = ()
     _source: Path | None = PrivateAttr(None)
 

@@ -28,6 +28,7 @@ __all__ = [
     "NAME_RE",
     "PATTERN_RE",
     "SCHEMES",
+    "TENANT_RE",
     "TYPE_RE",
     "Network",
     "Scheme",
@@ -43,6 +44,10 @@ SCHEMES: tuple[Scheme, ...] = ("standard", "x-webhook", "babel")
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 PATTERN_RE = re.compile(r"[A-Za-z0-9_.*-]{1,128}")
 TYPE_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+# A tenant id as platforms have them (`42`, `cus_8f3`, `acme@example.com`): printable ASCII.
+TENANT_RE = re.compile(r"[\x21-\x7e]{1,128}")
+# A dotted path into the payload: `CustomerId`, `data.userId`, `payload.customer_id`.
+FIELD_PATH_RE = re.compile(r"[A-Za-z0-9_$@-]{1,64}(?:\.[A-Za-z0-9_$@-]{1,64}){0,7}")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _LISTEN_RE = re.compile(r"(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):([0-9]{1,5})")
 
@@ -171,6 +176,44 @@ def to_name(value: Any) -> str:
         return value
     raise ValueError(f"expected a name of letters, digits, '_', '.' or '-' "
                      f"(at most 64), got {value!r}")
+
+
+def to_tenant(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and TENANT_RE.fullmatch(value):
+        return value
+    raise ValueError("expected a tenant id of 1 to 128 printable ASCII characters without "
+                     f"spaces, got {value!r}"[:200])
+
+
+def to_field_path(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and FIELD_PATH_RE.fullmatch(value):
+        return value
+    raise ValueError(f"expected a field name or a dotted path such as data.userId, got {value!r}")
+
+
+def to_description(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {kind(value)}")
+    if len(value) > 500:
+        raise ValueError(f"at most 500 characters, got {len(value)}")
+    if any((ord(c) < 0x20 and c not in "\t\n") or ord(c) == 0x7F for c in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def to_secrets_key(value: Any) -> str | None:
+    from relay.secrets_at_rest import key_from_text
+
+    text = to_optional_str(value)
+    if text is not None:
+        key_from_text(text)  # raises ValueError naming what is wrong, never the key
+    return text
 
 
 def to_url(value: Any) -> str:
@@ -389,6 +432,15 @@ LogLevel = Annotated[Literal["debug", "info", "warning", "error"],
 LogFormat = Annotated[Literal["auto", "json", "console"],
                       BeforeValidator(choice("auto", "json", "console"),
                                       json_schema_input_type=Literal["auto", "json", "console"])]
+Tenant = Annotated[str | None, BeforeValidator(to_tenant, json_schema_input_type=str | None)]
+FieldPath = Annotated[str | None,
+                      BeforeValidator(to_field_path, json_schema_input_type=str | None)]
+Description = Annotated[str, BeforeValidator(to_description, json_schema_input_type=str)]
+SecretsKey = Annotated[str | None,
+                       BeforeValidator(to_secrets_key, json_schema_input_type=str | None)]
+OptionalCount = Annotated[int | None,
+                          BeforeValidator(_optional(int_range(1, 1_000_000)),
+                                          json_schema_input_type=int | None)]
 Concurrency = Annotated[int, BeforeValidator(int_range(1, 10_000), json_schema_input_type=int)]
 MaxInFlight = Annotated[int, BeforeValidator(int_range(1, 1000), json_schema_input_type=int)]
 MaxHeaders = Annotated[int, BeforeValidator(int_range(8, 10_000), json_schema_input_type=int)]

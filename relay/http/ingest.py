@@ -20,10 +20,10 @@ from typing import Any
 import structlog
 from starlette.types import Receive, Scope, Send
 
-from relay.config import TYPE_RE
+from relay.config import TENANT_RE, TYPE_RE
 from relay.exceptions import StorageError, StorageUnavailable
 from relay.http.auth import HOST_NOT_ALLOWED, check_token, from_other_site, is_json_media_type
-from relay.http.json_body import json_kind, loads, split_array
+from relay.http.json_body import field_at, json_kind, loads, split_array
 from relay.http.problems import Problem, problem_response
 from relay.http.state import RelayState
 from relay.models import IngestOutcome, NewEvent, new_event_id
@@ -84,7 +84,7 @@ class IngestHeaders:
     """
 
     __slots__ = ("authorization", "content_length", "content_type", "event_type",
-                 "fetch_site", "host", "idempotency_key", "origin")
+                 "fetch_site", "host", "idempotency_key", "origin", "tenant")
     authorization: str
     content_length: str | None
     content_type: str
@@ -93,11 +93,12 @@ class IngestHeaders:
     host: str
     idempotency_key: str | None
     origin: str | None
+    tenant: str | None
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
         self.content_type = self.authorization = self.host = ""
         self.content_length = self.event_type = self.idempotency_key = None
-        self.fetch_site = self.origin = None
+        self.fetch_site = self.origin = self.tenant = None
         for name, value in raw:
             # uvicorn hands names lowercased; the values are latin-1 (RFC 9110).
             if name == b"content-type":
@@ -116,6 +117,8 @@ class IngestHeaders:
                 self.fetch_site = value.decode("latin-1")
             elif name == b"origin":
                 self.origin = value.decode("latin-1")
+            elif name == b"x-tenant":
+                self.tenant = value.decode("latin-1")
 
 
 class ClientGone(Exception):
@@ -193,13 +196,30 @@ def parse_event(
         raise Problem(400, "invalid-idempotency-key",
                       f"{prefix}the {key_source} must be 1 to 255 printable ASCII characters "
                       "without spaces")
+    tenant = headers.tenant
+    tenant_source = "X-Tenant header"
+    if tenant is None and config.ingest.tenant_field is not None:
+        raw_tenant = field_at(value, config.ingest.tenant_field)
+        if raw_tenant is not None:
+            if isinstance(raw_tenant, bool) or not isinstance(raw_tenant, str | int):
+                raise Problem(400, "invalid-tenant",
+                              f"{prefix}field {config.ingest.tenant_field!r} "
+                              f"(ingest.tenant_field) must be a string or an integer, "
+                              f"got {json_kind(raw_tenant)}")
+            tenant = str(raw_tenant)
+            tenant_source = f"field {config.ingest.tenant_field!r}"
+    if tenant is not None and not TENANT_RE.fullmatch(tenant):
+        raise Problem(400, "invalid-tenant",
+                      f"{prefix}the {tenant_source} must be 1 to 128 printable ASCII "
+                      "characters without spaces")
     return NewEvent(
         id=key if key is not None else new_event_id(received_at),
         type=event_type,
         body=body,
-        endpoints=state.router.route(event_type),
+        endpoints=state.router.route(event_type, tenant),
         received_at=received_at,
         keyed=key is not None,
+        tenant=tenant,
     )
 
 

@@ -17,7 +17,7 @@ import orjson
 
 from relay.http.problems import Problem
 
-__all__ = ["MAX_DEPTH", "json_kind", "loads", "nests_deeper", "split_array"]
+__all__ = ["MAX_DEPTH", "field_at", "json_kind", "loads", "nests_deeper", "split_array"]
 
 # Arrays and objects an event may nest (the event object is the first level; a
 # batch's own array does not count). Webhook payloads nest a handful of levels;
@@ -154,3 +154,12 @@ def split_array(body: bytes) -> list[tuple[bytes, Any]] | Any:
     return items
 
 
+
+
+def field_at(value: Any, path: str) -> Any:
+    """The value at a dotted path (`data.userId`) of a parsed event; None when absent."""
+    for name in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
