@@ -36,6 +36,7 @@ __all__ = [
     "QueueStats",
     "RetryOutcome",
     "Storage",
+    "StoredEndpoint",
 ]
 
 RetryOutcome = Literal["queued", "in_flight", "not_found"]
@@ -101,6 +102,23 @@ class EndpointStats:
     last_success_at: float | None = None
     next_retry_at: float | None = None  # earliest scheduled retry
     last_error: str | None = None  # while failing: the error of its newest failing delivery
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEndpoint:
+    """An endpoint made through the API, as the store keeps it.
+
+    `spec` is a JSON object of the fields its creator gave (never a secret);
+    `secrets` is the sealed list of its secrets (`relay.secrets_at_rest`),
+    which the store cannot read.
+    """
+
+    name: str
+    tenant: str | None
+    spec: str = field(repr=False)
+    secrets: str = field(repr=False)
+    created_at: float
+    updated_at: float
 
 
 @dataclass(frozen=True, slots=True)
