@@ -660,7 +660,6 @@ def _outcome_fields(result: AttemptResult) -> dict[str, object]:
     return fields
 
 
-
 def mask(value: str) -> str:
     """A signature header as stored for operators: each signature cut to its scheme prefix."""
     return " ".join((part.split(",", 1)[0] + ",…") if "," in part else "…"

@@ -64,6 +64,7 @@ async def check_admin_request(request: Request, state: RelayState) -> None:
                           f"admin actions take JSON: send `Content-Type: application/json` "
                           f"(got {media_type})")
 
+
 def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Check who is asking, and answer 503 when the store fails underneath a route."""
 
@@ -80,6 +81,7 @@ def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     route.__doc__ = handler.__doc__
     return route
 
+
 async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
@@ -92,24 +94,30 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise Problem(400, "invalid-json", "the body must be a JSON object")
     return value
 
+
 def _json(data: Any, status_code: int = 200) -> Response:
     return JSONResponse(data, status_code=status_code)
+
 
 async def list_endpoints(request: Request, state: RelayState) -> Response:
     """Every configured endpoint, then any the store still knows that relay.yaml lost."""
     return _json({"data": await operations.endpoints_data(state)})
 
+
 async def get_endpoint(request: Request, state: RelayState) -> Response:
     """One endpoint with its status and counts."""
     return _json(await operations.endpoint_data(state, request.path_params["name"]))
+
 
 async def pause_endpoint(request: Request, state: RelayState) -> Response:
     """Stop sending to an endpoint; its waiting deliveries are held, never dropped."""
     return _json(await operations.pause(state, request.path_params["name"]))
 
+
 async def resume_endpoint(request: Request, state: RelayState) -> Response:
     """Send again: held deliveries are due as before, in their old order; lifts a disable."""
     return _json(await operations.resume(state, request.path_params["name"]))
+
 
 async def recover_endpoint(request: Request, state: RelayState) -> Response:
     """Requeue the endpoint's deliveries that failed since a time, after its receiver is fixed."""
@@ -117,6 +125,7 @@ async def recover_endpoint(request: Request, state: RelayState) -> Response:
     operations.configured(state, name)  # an unknown endpoint: 404 before a bad body is 400
     body = await _json_body(request)
     return _json(await operations.recover(state, name, body.get("since")))
+
 
 async def send_test_event(request: Request, state: RelayState) -> Response:
     """Send a `webhook.test` event the way any event goes out, and answer with the outcome.
@@ -127,10 +136,12 @@ async def send_test_event(request: Request, state: RelayState) -> Response:
     data, attempted = await operations.send_test(state, request.path_params["name"])
     return _json(data, 200 if attempted else 202)
 
+
 async def list_deliveries(request: Request, state: RelayState) -> Response:
     """The delivery log, newest first, one page at a time."""
     where, limit = delivery_filter(request.query_params, state.clock())
     return _json(await operations.deliveries_page(state, where, limit))
+
 
 def _delivery_path_id(request: Request) -> int:
     text = request.path_params["delivery_id"]
@@ -140,23 +151,28 @@ def _delivery_path_id(request: Request) -> int:
                       f"{text!r} is not a delivery id (they look like dlv_42)")
     return delivery_id
 
+
 async def get_delivery(request: Request, state: RelayState) -> Response:
     """One delivery with every attempt: when, how long, the answer, the error."""
     return _json(await operations.delivery_data(state, _delivery_path_id(request)))
+
 
 async def retry_delivery(request: Request, state: RelayState) -> Response:
     """Make one delivery due now: a failed, scheduled, held or even delivered one."""
     return _json(await operations.retry(state, _delivery_path_id(request)))
 
+
 async def get_event(request: Request, state: RelayState) -> Response:
     """One event as received, with its deliveries."""
     return _json(await operations.event_data(state, request.path_params["event_id"]))
+
 
 async def metrics(request: Request, state: RelayState) -> Response:
     """Prometheus text exposition."""
     names = [e.name for e in state.config.endpoints]
     text = await state.metrics.render(state.storage, names, state.clock())
     return Response(text, media_type=CONTENT_TYPE_LATEST)
+
 
 def admin_routes() -> list[Route]:
     """The routes to mount on the relay's app, next to ingest."""

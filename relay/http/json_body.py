@@ -154,8 +154,6 @@ def split_array(body: bytes) -> list[tuple[bytes, Any]] | Any:
     return items
 
 
-
-
 def field_at(value: Any, path: str) -> Any:
     """The value at a dotted path (`data.userId`) of a parsed event; None when absent."""
     for name in path.split("."):

@@ -64,6 +64,7 @@ def configured(state: RelayState, name: str) -> EndpointConfig:
                       "reload the relay first", endpoint=name)
     return endpoint
 
+
 async def _not_held(state: RelayState, name: str, action: str) -> None:
     reason = (await state.storage.held_endpoints()).get(name)
     if reason is not None:
@@ -71,6 +72,7 @@ async def _not_held(state: RelayState, name: str, action: str) -> None:
         raise Problem(409, "endpoint-held",
                       f"endpoint {name!r} is {what}, so nothing would be sent; "
                       f"`relay resume {name}` first, then {action}", endpoint=name)
+
 
 async def endpoints_data(state: RelayState) -> list[dict[str, Any]]:
     """Every configured endpoint, then any the store still knows that relay.yaml lost."""
@@ -80,6 +82,7 @@ async def endpoints_data(state: RelayState) -> list[dict[str, Any]]:
     data += [endpoint_json(name, None, s) for name, s in stats.items() if name not in configured]
     return data
 
+
 async def endpoint_data(state: RelayState, name: str) -> dict[str, Any]:
     """One endpoint with its status and counts; 404 when neither config nor store knows it."""
     endpoint = state.config.endpoint(name)
@@ -87,6 +90,7 @@ async def endpoint_data(state: RelayState, name: str) -> dict[str, Any]:
     if endpoint is None and stats is None:
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
     return endpoint_json(name, endpoint, stats)
+
 
 async def pause(state: RelayState, name: str) -> dict[str, Any]:
     """Stop sending to an endpoint; its waiting deliveries are held, never dropped."""
@@ -98,6 +102,7 @@ async def pause(state: RelayState, name: str) -> dict[str, Any]:
     stats = (await state.storage.endpoint_stats(name)).get(name)
     return {**endpoint_json(name, state.config.endpoint(name), stats), "held": held}
 
+
 async def resume(state: RelayState, name: str) -> dict[str, Any]:
     """Send again: held deliveries are due as before, in their old order; lifts a disable."""
     configured(state, name)
@@ -105,6 +110,7 @@ async def resume(state: RelayState, name: str) -> dict[str, Any]:
     state.dispatcher.set_held(name, None)  # wakes the lane
     stats = (await state.storage.endpoint_stats(name)).get(name)
     return {**endpoint_json(name, state.config.endpoint(name), stats), "released": released}
+
 
 async def recover(state: RelayState, name: str, since_value: Any) -> dict[str, Any]:
     """Requeue the endpoint's deliveries that failed since a time, after its receiver is fixed.
@@ -121,6 +127,7 @@ async def recover(state: RelayState, name: str, since_value: Any) -> dict[str, A
     requeued = await state.storage.recover_failed(name, since, now)
     state.dispatcher.notify([name])
     return {"endpoint": name, "since": iso(since), "requeued": requeued}
+
 
 async def send_test(state: RelayState, name: str) -> tuple[dict[str, Any], bool]:
     """Send a `webhook.test` event the way any event goes out; the outcome, and if attempted.
@@ -178,6 +185,7 @@ async def send_test(state: RelayState, name: str) -> tuple[dict[str, Any], bool]
         "delivery": {**delivery_json(record), "attempts": [attempt_json(a) for a in attempts]},
     }, attempted
 
+
 async def deliveries_page(state: RelayState, where: DeliveryFilter,
                           limit: int) -> dict[str, Any]:
     """One page of the delivery log, newest first, with the cursor of the next page."""
@@ -189,6 +197,7 @@ async def deliveries_page(state: RelayState, where: DeliveryFilter,
         "next_cursor": encode_cursor(page[-1].id) if more else None,
     }
 
+
 async def delivery_data(state: RelayState, delivery_id: int) -> dict[str, Any]:
     """One delivery with every attempt: when, how long, the answer, the error."""
     record = await state.storage.get_delivery(delivery_id)
@@ -198,6 +207,7 @@ async def delivery_data(state: RelayState, delivery_id: int) -> dict[str, Any]:
                       "purged by retention)")
     attempts = await state.storage.list_attempts(delivery_id)
     return {**delivery_json(record), "attempts": [attempt_json(a) for a in attempts]}
+
 
 async def retry(state: RelayState, delivery_id: int) -> dict[str, Any]:
     """Make one delivery due now; 409 while it is in flight or its endpoint is held."""

@@ -49,8 +49,10 @@ def parse_time(value: str, now: float, param: str) -> float:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
+
 def encode_cursor(before_id: int) -> str:
     return base64.urlsafe_b64encode(f"v1:{before_id}".encode()).decode().rstrip("=")
+
 
 def _decode_cursor(cursor: str) -> int:
     try:
@@ -63,6 +65,7 @@ def _decode_cursor(cursor: str) -> int:
         raise Problem(400, "invalid-parameter",
                       "cursor: not a cursor this relay issued; pass `next_cursor` from the "
                       "previous page unchanged", parameter="cursor") from None
+
 
 def delivery_filter(query: Mapping[str, str], now: float) -> tuple[DeliveryFilter, int]:
     """The list's query parameters as a store filter and a page size; 400 on anything odd."""

@@ -43,14 +43,17 @@ _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED)
 def format_delivery_id(delivery_id: int) -> str:
     return f"dlv_{delivery_id}"
 
+
 def parse_delivery_id(text: str) -> int | None:
     """`dlv_42` (or plain `42`) to 42; None when it cannot be a delivery id."""
     match = _DELIVERY_ID.fullmatch(text)
     return int(match.group(1)) if match else None
 
+
 def _mask_headers(headers: dict[str, str]) -> dict[str, str]:
     return {name: "…" if _SENSITIVE_HEADER.search(name) else value
             for name, value in headers.items()}
+
 
 def delivery_json(record: DeliveryRecord) -> dict[str, Any]:
     waiting = record.status in _WAITING
@@ -69,6 +72,7 @@ def delivery_json(record: DeliveryRecord) -> dict[str, Any]:
         "last_error": record.last_error,
     }
 
+
 def attempt_json(attempt: AttemptRecord) -> dict[str, Any]:
     return {
         "attempt": attempt.attempt,
@@ -79,6 +83,7 @@ def attempt_json(attempt: AttemptRecord) -> dict[str, Any]:
         "error": attempt.error,
         "request_headers": _mask_headers(attempt.request_headers),
     }
+
 
 def endpoint_status(endpoint: EndpointConfig | None,
                     stats: EndpointStats) -> tuple[str, str | None]:
@@ -94,6 +99,7 @@ def endpoint_status(endpoint: EndpointConfig | None,
     if stats.failing_since is not None:
         return "error", stats.last_error or "the last attempt failed"
     return "ok", None
+
 
 def endpoint_json(name: str, endpoint: EndpointConfig | None,
                   stats: EndpointStats | None) -> dict[str, Any]:
@@ -117,6 +123,7 @@ def endpoint_json(name: str, endpoint: EndpointConfig | None,
         "next_retry_at": iso(stats.next_retry_at),
         "counts": stats.counts or {s.value: 0 for s in DeliveryStatus},
     }
+
 
 def stored_payload(body: bytes) -> tuple[Any, str | None]:
     """An event's body for an answer: `(parsed, None)`, or `(None, text)` when it cannot be.

@@ -85,6 +85,7 @@ SELECT max(lo), min(hi) FROM step
 # A time bound a hair later than `until`, so that "created at or after" becomes "after".
 AFTER = 1e-6
 
+
 def event_deliveries_where(first: str, last: str, event_id: str,
                            table: str = "deliveries") -> str:
     """The condition on `table` that selects one event's deliveries (SQLite, 0003).
