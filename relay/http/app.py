@@ -24,8 +24,8 @@ from starlette.types import Receive, Scope, Send
 from relay import __version__
 from relay.config import Config, redact_url
 from relay.delivery.aiohttp_sender import AiohttpSender
+from relay.delivery.dispatcher import Dispatcher
 from relay.delivery.sender import Sender
-from relay.delivery.worker import Dispatcher
 from relay.exceptions import StorageError
 from relay.http.admin import admin_routes
 from relay.http.dashboard import dashboard_routes
