@@ -26,7 +26,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import structlog
 
@@ -84,7 +84,20 @@ class Dispatcher:
         self._side_tasks: list[asyncio.Task[None]] = []
         self.recorder = Recorder(storage, self._stored, clock,
                                  limit=_unstored_limit(config.delivery.concurrency))
-        self.attempt_listeners: list[AttemptListener] = []
+        self._listeners: list[AttemptListener] = []
+
+    @contextlib.contextmanager
+    def on_attempt(self, listener: AttemptListener) -> Iterator[None]:
+        """Call `listener` with each attempt once it is stored, until the block ends.
+
+        Listeners run on the event loop right after the store's commit, so they
+        must be quick; one that raises is logged and the others still run.
+        """
+        self._listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._listeners.remove(listener)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -319,7 +332,7 @@ class Dispatcher:
                 # under a max_in_flight that the store counts (PostgreSQL shares it
                 # between relays) is visible to a lane whose last claim missed it.
                 lane.wake()
-            for listener in self.attempt_listeners:
+            for listener in self._listeners:
                 try:
                     listener(result)
                 except Exception:
