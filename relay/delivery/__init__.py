@@ -1,1 +1,1 @@
-"""Delivery: workers that claim due deliveries and send them, and the HTTP sender."""
+"""Delivery: the dispatcher and its lanes, which claim due deliveries and send them."""

@@ -24,8 +24,8 @@ from starlette.types import Receive, Scope, Send
 from relay import __version__
 from relay.config import Config, redact_url
 from relay.delivery.aiohttp_sender import AiohttpSender
+from relay.delivery.dispatcher import Dispatcher
 from relay.delivery.sender import Sender
-from relay.delivery.worker import Dispatcher
 from relay.exceptions import StorageError
 from relay.http.admin import admin_routes
 from relay.http.dashboard import dashboard_routes
@@ -94,31 +94,32 @@ def create_app(
     dispatcher = Dispatcher(storage, sender, config, clock=clock)
     storage.set_wakeup(dispatcher.notify)  # other relays sharing the store wake our lanes
     state = RelayState(config, storage, dispatcher, Router(config.endpoints), clock)
-    dispatcher.attempt_listeners.append(state.metrics.observe_attempt)
     retention = Retention(storage, lambda: state.config.retention_s, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await storage.open()
-        purger: asyncio.Task[None] | None = None
-        try:
-            await storage.sync_endpoints(active_endpoints(config), clock())
-            await dispatcher.start(await storage.held_endpoints())
-            purger = asyncio.create_task(retention.run(), name="retention")
-            log.info("relay_started", version=__version__, endpoints=len(config.endpoints),
-                     storage=redact_url(config.storage))
-            yield
-        finally:
-            log.info("relay_stopping", grace_s=config.delivery.shutdown_grace_s)
-            if purger is not None:
-                retention.stop()  # returns between two batches
-                await asyncio.wait([purger], timeout=5.0)
-                purger.cancel()
-                await asyncio.gather(purger, return_exceptions=True)
-            await dispatcher.stop(config.delivery.shutdown_grace_s)
-            await sender.aclose()
-            await storage.close()
-            log.info("relay_stopped")
+        # The metrics count every attempt stored from the start to the end of the stop.
+        with dispatcher.on_attempt(state.metrics.observe_attempt):
+            await storage.open()
+            purger: asyncio.Task[None] | None = None
+            try:
+                await storage.sync_endpoints(active_endpoints(config), clock())
+                await dispatcher.start(await storage.held_endpoints())
+                purger = asyncio.create_task(retention.run(), name="retention")
+                log.info("relay_started", version=__version__, endpoints=len(config.endpoints),
+                         storage=redact_url(config.storage))
+                yield
+            finally:
+                log.info("relay_stopping", grace_s=config.delivery.shutdown_grace_s)
+                if purger is not None:
+                    retention.stop()  # returns between two batches
+                    await asyncio.wait([purger], timeout=5.0)
+                    purger.cancel()
+                    await asyncio.gather(purger, return_exceptions=True)
+                await dispatcher.stop(config.delivery.shutdown_grace_s)
+                await sender.aclose()
+                await storage.close()
+                log.info("relay_stopped")
 
     app = RelayApp(
         routes=[

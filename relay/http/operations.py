@@ -155,9 +155,7 @@ async def send_test(state: RelayState, name: str) -> tuple[dict[str, Any], bool]
             seen.add(result.delivery_id)
             arrived.set()
 
-    listeners = state.dispatcher.attempt_listeners
-    listeners.append(listener)  # before the commit: the attempt may finish at once
-    try:
+    with state.dispatcher.on_attempt(listener):  # before the commit: it may finish at once
         await ingest_events(state, [event])
         [delivery] = await state.storage.event_deliveries(event.id)
         loop = asyncio.get_running_loop()
@@ -167,8 +165,6 @@ async def send_test(state: RelayState, name: str) -> tuple[dict[str, Any], bool]
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(deadline - loop.time()):
                     await arrived.wait()
-    finally:
-        listeners.remove(listener)
     record = await state.storage.get_delivery(delivery.id) or delivery
     attempts = await state.storage.list_attempts(delivery.id)
     attempted = delivery.id in seen

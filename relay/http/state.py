@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from relay.config import Config, load_config
-from relay.delivery.worker import Dispatcher
+from relay.delivery.dispatcher import Dispatcher
 from relay.exceptions import ConfigError
 from relay.http.auth import HostRule
 from relay.metrics import RelayMetrics

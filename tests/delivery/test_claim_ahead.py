@@ -13,7 +13,6 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from relay.delivery import worker
 from relay.models import NewEvent, new_event_id
 from tests.conftest import endpoint_yaml
 from tests.support import ON_POSTGRES, Receiver, RelayThread, make_storage, wait_until
@@ -89,7 +88,7 @@ sqlite_store = pytest.mark.skipif(
 def fast_enough(monkeypatch: pytest.MonkeyPatch) -> None:
     """Count this test's receiver as fast: in the relay's own process, sharing its
     interpreter, a 5 ms answer takes tens of ms, near the 50 ms bound."""
-    monkeypatch.setattr(worker, "AHEAD_BELOW_MS", 1000.0)
+    monkeypatch.setattr("relay.delivery.lane.AHEAD_BELOW_MS", 1000.0)
 
 
 @sqlite_store

@@ -1,0 +1,48 @@
+"""`EndpointRuntime`: what an endpoint's next attempts use, rebuilt on every reload.
+
+A lane reads its runtime afresh for each attempt it starts, and an attempt keeps
+the runtime it started with: a reload (SIGHUP) changes new attempts only, and
+one in flight finishes with the secrets and timeout it was sent with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from relay.config import EndpointConfig
+from relay.delivery.limits import TokenBucket
+from relay.delivery.outcomes import signature_masks, stored_headers
+from relay.signing import Signer
+
+__all__ = ["EndpointRuntime"]
+
+
+@dataclass
+class EndpointRuntime:
+    """An endpoint's config, signer and rate limit, and whether its lane holds."""
+
+    endpoint: EndpointConfig
+    signer: Signer
+    bucket: TokenBucket | None
+    held_reason: str | None = None  # paused or disabled: the lane claims nothing
+    # The stored values of the headers that carry a signature (`signature_masks`).
+    masks: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        sample = dict(self.endpoint.headers)
+        sample.update(self.signer.headers("evt_sample", "sample.type", 0, b""))
+        self.masks = signature_masks(sample)
+
+    @classmethod
+    def build(cls, endpoint: EndpointConfig, held_reason: str | None,
+              previous: EndpointRuntime | None = None) -> EndpointRuntime:
+        """The runtime for `endpoint`; a reload keeps the rate limit's tokens if it is unchanged."""
+        if previous is not None and endpoint.rate_limit_per_s == previous.endpoint.rate_limit_per_s:
+            bucket = previous.bucket
+        else:
+            bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
+        return cls(endpoint, Signer(endpoint.signature, endpoint.secrets), bucket, held_reason)
+
+    def stored_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """An attempt's request headers as stored for operators: signatures masked."""
+        return stored_headers(headers, self.masks)
