@@ -16,7 +16,7 @@ import pytest
 from relay.exceptions import StorageError, StorageUnavailable
 from relay.models import NewEvent, new_event_id
 from relay.storage.sqlite import SQLiteStorage
-from relay.storage.sqlite_writer import pack, unpack_frames
+from relay.storage.sqlite.frames import pack, unpack_frames
 from tests.support import RelayProcess, base_config, free_port
 
 
@@ -159,7 +159,7 @@ def test_open_reports_a_schema_newer_than_the_relay(tmp_path: Path) -> None:
 def test_the_writer_ignores_sigint_and_exits_when_its_pipe_closes(tmp_path: Path) -> None:
     """Ctrl-C reaches the whole process group; the writer must keep serving the relay."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "relay.storage.sqlite_writer", str(tmp_path / "relay.db")],
+        [sys.executable, "-m", "relay.storage.sqlite.writer", str(tmp_path / "relay.db")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
     assert process.stdin is not None and process.stdout is not None

@@ -8,12 +8,10 @@ its time waiting for the GIL, and the event loop sat idle waiting for the
 writer. A process has its own GIL: the relay's event loop parses requests on
 one core while this process commits on the other.
 
-The protocol is frames on the pipes: a 4-byte little-endian length, then a
-pickle. The relay sends `(batch_id, [(op, args, durable), ...])` on stdin;
-this process answers each batch with `(batch_id, True, [result, ...])` or
-`(batch_id, False, (kind, code, message))`, in order, on stdout. Every batch
-waiting in the pipe when a round starts joins that round: one transaction and
-one fsync for all of them (group commit), up to MAX_EVENTS_PER_ROUND events.
+The relay sends batches of writes on this process's stdin and reads the
+answers on its stdout (`frames.py`). Every batch waiting in the pipe when a
+round starts joins that round: one transaction and one fsync for all of them
+(group commit), up to MAX_EVENTS_PER_ROUND events.
 
 The process ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals
 the whole group, and the relay still needs its writer to shut down cleanly)
@@ -24,16 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import operator
 import os
-import pickle
 import select
 import signal
 import sqlite3
-import struct
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -42,67 +36,25 @@ from relay.models import (
     WAITING_STATUSES,
     AttemptResult,
     DeliveryStatus,
-    IngestOutcome,
     NewEvent,
 )
 from relay.storage.base import PurgeResult, RetryOutcome, disable_after_reason
 from relay.storage.migrations import schema_scripts, too_new
-from relay.storage.queries import (
-    AFTER,
-    COMMIT_SKEW_S,
-    FIFO_HEAD_ID,
-    ID_AT_TIME,
-    RELEASED_STATUS,
-    event_deliveries_where,
-    sort_out_job,
-)
+from relay.storage.queries import COMMIT_SKEW_S, RELEASED_STATUS, sort_out_job
+from relay.storage.sqlite.errors import SchemaTooNew, describe_error
+from relay.storage.sqlite.frames import event_fields, outcome_fields, pack, unpack_frames
+from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
 
-__all__ = [
-    "MAX_EVENTS_PER_ROUND", "Writer", "connect", "event_fields", "migrate", "pack",
-    "result_fields", "unpack_frames",
-]
+__all__ = ["MAX_EVENTS_PER_ROUND", "Writer", "connect", "main", "migrate", "serve"]
 
 MAX_EVENTS_PER_ROUND = 5000
 MAX_ROWS_PER_INSERT = 256
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
-_HEADER = struct.Struct("<I")
 # Reads of the pipe: small enough for malloc's heap (a 1 MiB read cost an mmap
 # and an munmap every time), large enough for a round of ingests in one call.
 _READ_SIZE = 1 << 16
 
 Job = tuple[str, tuple[Any, ...], bool]
-# `NewEvent` and `AttemptResult` cross the pipe as plain tuples of their fields,
-# which pickle at C speed (a slots dataclass goes through Python-level
-# __getstate__/__setstate__); the writer rebuilds them positionally.
-event_fields = operator.attrgetter("id", "type", "body", "endpoints", "received_at", "keyed")
-result_fields = operator.attrgetter(
-    "delivery_id", "endpoint", "attempt", "started_at", "duration_ms", "status_code",
-    "response_body", "error", "request_headers", "new_status", "next_attempt_at", "counts",
-    "disable_reason", "disable_after_s")
-
-
-# -- frames ------------------------------------------------------------------------------
-
-
-def pack(message: Any) -> bytes:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(payload)) + payload
-
-
-def unpack_frames(buffer: bytearray) -> list[Any]:
-    """Remove and return every complete frame at the start of `buffer`."""
-    messages = []
-    offset = 0
-    with memoryview(buffer) as view:  # slices without copies; released before the resize
-        while len(buffer) - offset >= 4:
-            (size,) = _HEADER.unpack_from(buffer, offset)
-            if len(buffer) - offset - 4 < size:
-                break
-            # Frames come only from the other end of a private pipe: our own process.
-            messages.append(pickle.loads(view[offset + 4:offset + 4 + size]))  # noqa: S301
-            offset += 4 + size
-    del buffer[:offset]
-    return messages
 
 
 # -- connection and schema ---------------------------------------------------------------
@@ -121,10 +73,6 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     ):
         db.execute(pragma)
     return db
-
-
-class SchemaTooNew(Exception):
-    """The database was migrated by a newer relay."""
 
 
 def migrate(db: sqlite3.Connection, path: str | os.PathLike[str]) -> list[str]:
@@ -254,7 +202,7 @@ class Writer:
             if keyed and any(fields[5] for fields in job):
                 outcomes, accepted = sort_out_job([NewEvent(*fields) for fields in job], stored)
                 if len(accepted) != len(job):
-                    answer = [_outcome_fields(o) for o in outcomes]
+                    answer = [outcome_fields(o) for o in outcomes]
                 fresh = [event_fields(e) for e in accepted]
             answers.append(answer)
             for event_id, event_type, body, endpoints, received_at, _ in fresh:
@@ -560,20 +508,7 @@ class Writer:
         return cursor.rowcount
 
 
-def _outcome_fields(outcome: IngestOutcome) -> tuple[Any, ...]:
-    return (outcome.id, outcome.type, outcome.deliveries, outcome.duplicate, outcome.conflict)
-
-
 # -- the process -------------------------------------------------------------------------
-
-
-def describe_error(exc: BaseException) -> tuple[str, int | None, str]:
-    """What the relay needs to rebuild an error: kind, SQLite error code, message."""
-    if isinstance(exc, sqlite3.Error):
-        return "sqlite", getattr(exc, "sqlite_errorcode", None), str(exc)
-    if isinstance(exc, SchemaTooNew):
-        return "schema", None, str(exc)
-    return "crash", None, "".join(traceback.format_exception(exc))
 
 
 def _rounds(batches: list[Any]) -> Iterable[list[Any]]:
