@@ -3,9 +3,10 @@
 `store.py` is the relay's side (`SQLiteStorage`: the lock file, the reader
 connection, the pipe to the writer), with the admin API's half in
 `operations.py`; `writer.py` is the writer process (`python -m
-relay.storage.sqlite.writer`), which makes every write; `frames.py` is what
-crosses the pipe between them and `errors.py` how its errors do;
-`queries.py` holds the SQL only this backend needs.
+relay.storage.sqlite.writer`), which makes every write (`writes.py`), each
+named in the table of `ops.py`; `frames.py` is what crosses the pipe between
+them and `errors.py` how its errors do; `queries.py` holds the SQL only this
+backend needs.
 """
 
 from __future__ import annotations

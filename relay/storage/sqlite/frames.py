@@ -1,7 +1,7 @@
 """What crosses the pipes between the relay and the SQLite writer process.
 
 A frame is a 4-byte little-endian length, then a pickle. The relay sends
-`(batch_id, [(op, args, durable), ...])`; the writer answers each batch with
+`(batch_id, [(op, args), ...])`; the writer answers each batch with
 `(batch_id, True, [result, ...])` or `(batch_id, False, (kind, code,
 message))` (`errors.describe_error`), in order. Batch 0 is the writer's
 first answer, before any request: the schema files it applied, or why it
@@ -15,9 +15,18 @@ import pickle
 import struct
 from typing import Any
 
-__all__ = ["event_fields", "outcome_fields", "pack", "result_fields", "unpack_frames"]
+__all__ = [
+    "ClaimRow", "EventFields", "Job", "OutcomeFields", "ResultFields", "event_fields",
+    "outcome_fields", "pack", "result_fields", "unpack_frames",
+]
 
 _HEADER = struct.Struct("<I")
+
+Job = tuple[str, tuple[Any, ...]]  # (the op's name, its arguments): see ops.py
+EventFields = tuple[Any, ...]  # event_fields(NewEvent)
+ResultFields = tuple[Any, ...]  # result_fields(AttemptResult)
+OutcomeFields = tuple[str, str, int, bool, bool]  # outcome_fields(IngestOutcome)
+ClaimRow = tuple[int, str, str, str, bytes, int, float]  # the fields of a ClaimedDelivery
 
 # `NewEvent`, `AttemptResult` and `IngestOutcome` cross the pipe as plain
 # tuples of their fields, which pickle at C speed (a slots dataclass goes

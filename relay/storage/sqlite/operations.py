@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from relay.models import AttemptRecord, DeliveryStatus
 from relay.storage.base import (
@@ -37,10 +37,21 @@ from relay.storage.queries import (
     endpoint_stats,
     event_record,
 )
+from relay.storage.sqlite.ops import (
+    PAUSE_ENDPOINT,
+    PURGE_FINISHED,
+    PURGE_UNROUTED_EVENTS,
+    RECOVER_FAILED,
+    RESUME_ENDPOINT,
+    RETRY_DELIVERY,
+    Op,
+)
 from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
 
 __all__ = ["OperationsMixin"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 
 
@@ -57,8 +68,8 @@ class OperationsMixin:
         """Run a read on the reader connection and return its rows."""
 
     @abstractmethod
-    def _write(self, op: str, *args: Any, durable: bool = True) -> asyncio.Future[Any]:
-        """Queue one write for the writer process."""
+    def _write(self, op: Op[P, R], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[R]:
+        """Queue one write for the writer process; the future has its answer."""
 
     async def list_deliveries(self, where: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
         low_id = high_id = None
@@ -108,23 +119,18 @@ class OperationsMixin:
         return await endpoint_stats(fetch, name)
 
     async def pause_endpoint(self, name: str, now: float) -> int:
-        count: int = await self._write("pause_endpoint", name, now)
-        return count
+        return await self._write(PAUSE_ENDPOINT, name, now)
 
     async def resume_endpoint(self, name: str, now: float) -> int:
-        count: int = await self._write("resume_endpoint", name, now)
-        return count
+        return await self._write(RESUME_ENDPOINT, name, now)
 
     async def recover_failed(self, endpoint: str, since: float, now: float) -> int:
-        count: int = await self._write("recover_failed", endpoint, since, now)
-        return count
+        return await self._write(RECOVER_FAILED, endpoint, since, now)
 
     async def retry_delivery(
         self, delivery_id: int, now: float
     ) -> tuple[RetryOutcome, DeliveryStatus | None]:
-        outcome: tuple[RetryOutcome, DeliveryStatus | None] = await self._write(
-            "retry_delivery", delivery_id, now)
-        return outcome
+        return await self._write(RETRY_DELIVERY, delivery_id, now)
 
     async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
         failing_rows = await self._query(
@@ -159,9 +165,7 @@ class OperationsMixin:
         )
 
     async def purge_finished(self, cutoff: float, after_id: int, limit: int) -> PurgeResult:
-        result: PurgeResult = await self._write("purge_finished", cutoff, after_id, limit)
-        return result
+        return await self._write(PURGE_FINISHED, cutoff, after_id, limit)
 
     async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
-        count: int = await self._write("purge_unrouted_events", cutoff, limit)
-        return count
+        return await self._write(PURGE_UNROUTED_EVENTS, cutoff, limit)

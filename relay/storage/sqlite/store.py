@@ -27,7 +27,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ParamSpec, TypeVar
 
 import aiosqlite
 import structlog
@@ -36,13 +36,26 @@ from relay.exceptions import StorageUnavailable, StoreLocked
 from relay.models import AttemptResult, ClaimedDelivery, IngestOutcome, NewEvent
 from relay.storage.base import Storage
 from relay.storage.sqlite.errors import rebuild_error, wrap_error
-from relay.storage.sqlite.frames import event_fields, pack, result_fields, unpack_frames
+from relay.storage.sqlite.frames import Job, event_fields, pack, result_fields, unpack_frames
 from relay.storage.sqlite.operations import OperationsMixin
+from relay.storage.sqlite.ops import (
+    CHECK_WRITABLE,
+    CLAIM,
+    INGEST,
+    REAP_EXPIRED_LEASES,
+    RECORD,
+    RECOVER_INTERRUPTED,
+    RELEASE,
+    SYNC_ENDPOINTS,
+    Op,
+)
 from relay.storage.sqlite.queries import FIFO_HEAD_ID
 
 __all__ = ["SQLiteStorage"]
 
 log = structlog.get_logger("relay.storage")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 RESTART_DELAY_S = 0.5
 
@@ -79,7 +92,7 @@ class SQLiteStorage(OperationsMixin, Storage):
         self._to_writer: asyncio.WriteTransport | None = None
         self._from_writer: asyncio.BaseTransport | None = None
         self._writer_exited: asyncio.Future[None] | None = None
-        self._outbox: list[tuple[str, tuple[Any, ...], bool]] = []
+        self._outbox: list[Job] = []
         self._outbox_futures: list[asyncio.Future[Any]] = []
         self._waiting: dict[int, list[asyncio.Future[Any]]] = {}
         self._batch_id = 0
@@ -227,8 +240,11 @@ class SQLiteStorage(OperationsMixin, Storage):
 
     # -- the writer --------------------------------------------------------------------
 
-    def _write(self, op: str, *args: Any, durable: bool = True) -> asyncio.Future[Any]:
+    def _write(self, op: Op[P, R], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[R]:
         """Queue one write for the writer, which gets it at once if it has nothing else.
+
+        `op` names the write and types its arguments and answer (`ops.py`);
+        they travel positionally.
 
         When the writer holds none of our writes it would sit idle: this write
         leaves now and its round starts at once. Otherwise the writes of this
@@ -241,8 +257,10 @@ class SQLiteStorage(OperationsMixin, Storage):
         if self._to_writer is None:
             raise StorageUnavailable("the SQLite writer process is restarting")
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._outbox.append((op, args, durable))
+        if kwargs:
+            raise TypeError(f"{op.name}: the writer's ops take positional arguments only")
+        future: asyncio.Future[R] = loop.create_future()
+        self._outbox.append((op.name, args))
         self._outbox_futures.append(future)
         if not self._waiting:
             self._flush()
@@ -286,7 +304,7 @@ class SQLiteStorage(OperationsMixin, Storage):
     # -- Storage interface -------------------------------------------------------------
 
     async def ingest(self, events: Sequence[NewEvent]) -> list[IngestOutcome]:
-        answer = await self._write("ingest", [event_fields(e) for e in events])
+        answer = await self._write(INGEST, [event_fields(e) for e in events])
         if answer is None:  # every event was new
             return [IngestOutcome(e.id, e.type, len(e.endpoints)) for e in events]
         return [IngestOutcome(*fields) for fields in answer]
@@ -294,15 +312,13 @@ class SQLiteStorage(OperationsMixin, Storage):
     async def record(self, results: Sequence[AttemptResult]) -> dict[str, str]:
         if not results:
             return {}
-        disabled: dict[str, str] = await self._write(
-            "record", [result_fields(r) for r in results], durable=False)
-        return disabled
+        return await self._write(RECORD, [result_fields(r) for r in results])
 
     async def claim(
         self, endpoint: str, limit: int, now: float, lease_s: float, fifo: bool = False,
         *, max_in_flight: int | None = None, rate_per_s: float | None = None,
     ) -> list[ClaimedDelivery]:
-        rows = await self._write("claim", endpoint, limit, now, lease_s, fifo, durable=False)
+        rows = await self._write(CLAIM, endpoint, limit, now, lease_s, fifo)
         return [ClaimedDelivery(*row) for row in rows]
 
     async def next_due_at(self, endpoint: str, fifo: bool = False) -> float | None:
@@ -329,18 +345,16 @@ class SQLiteStorage(OperationsMixin, Storage):
     async def release(self, claims: Sequence[tuple[int, float]], now: float, *,
                       hold: bool = False) -> None:
         if claims:
-            await self._write("release", list(claims), now, hold, durable=False)
+            await self._write(RELEASE, list(claims), now, hold)
 
     async def recover_interrupted(self, now: float) -> int:
-        count: int = await self._write("recover_interrupted", now)
-        return count
+        return await self._write(RECOVER_INTERRUPTED, now)
 
     async def reap_expired_leases(self, now: float) -> int:
-        count: int = await self._write("reap_expired_leases", now, durable=False)
-        return count
+        return await self._write(REAP_EXPIRED_LEASES, now)
 
     async def sync_endpoints(self, active: Sequence[str], now: float) -> None:
-        await self._write("sync_endpoints", list(active), now)
+        await self._write(SYNC_ENDPOINTS, list(active), now)
 
     async def held_endpoints(self) -> dict[str, str]:
         try:
@@ -353,7 +367,7 @@ class SQLiteStorage(OperationsMixin, Storage):
         return {row[0]: row[2] or "paused" for row in rows}
 
     async def check_writable(self) -> None:
-        await self._write("check_writable")
+        await self._write(CHECK_WRITABLE)
 
     def _read(self) -> aiosqlite.Connection:
         if self._reader is None:
