@@ -256,9 +256,9 @@ class SQLiteStorage(OperationsMixin, Storage):
             raise StorageUnavailable("the store is closed")
         if self._to_writer is None:
             raise StorageUnavailable("the SQLite writer process is restarting")
-        loop = asyncio.get_running_loop()
         if kwargs:
             raise TypeError(f"{op.name}: the writer's ops take positional arguments only")
+        loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._outbox.append((op.name, args))
         self._outbox_futures.append(future)

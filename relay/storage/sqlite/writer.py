@@ -8,10 +8,11 @@ its time waiting for the GIL, and the event loop sat idle waiting for the
 writer. A process has its own GIL: the relay's event loop parses requests on
 one core while this process commits on the other.
 
-The relay sends batches of writes on this process's stdin and reads the
-answers on its stdout (`frames.py`). Every batch waiting in the pipe when a
-round starts joins that round: one transaction and one fsync for all of them
-(group commit), up to MAX_EVENTS_PER_ROUND events.
+The relay sends batches of writes on this process's stdin, each naming an op
+of `ops.py`, and reads the answers on its stdout (`frames.py`). Every batch
+waiting in the pipe when a round starts joins that round: one transaction
+and one fsync for all of them (group commit), up to MAX_EVENTS_PER_ROUND
+events.
 
 The process ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals
 the whole group, and the relay still needs its writer to shut down cleanly)
@@ -111,8 +112,9 @@ class Writer:
             else:
                 singles.append((i, op, args))
         if durable != self._synchronous_full:
-            # A durable commit fsyncs the whole WAL, so it also makes every
-            # earlier commit durable, in order.
+            # Durable if any of its ops must be (ops.py says which). A durable
+            # commit fsyncs the whole WAL, so it also makes every earlier
+            # commit durable, in order.
             db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._synchronous_full = durable
         results: list[Any] = [None] * len(jobs)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from relay.models import WAITING_STATUSES, AttemptResult, DeliveryStatus, NewEvent
-from relay.storage.base import PurgeResult, RetryOutcome, disable_after_reason
+from relay.storage.base import PurgeResult, RetryOutcome
+from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.queries import COMMIT_SKEW_S, RELEASED_STATUS, sort_out_job
 from relay.storage.sqlite.frames import (
     ClaimRow,
@@ -155,14 +155,9 @@ class WriteOps:
                 for r in results
             ],
         )
-        # Endpoint health: one row per endpoint touched, whatever the batch size.
-        latest: dict[str, AttemptResult] = {}
-        for r in results:
-            if r.counts:
-                latest[r.endpoint] = r
-        disabled: dict[str, str] = {}
-        for name, r in latest.items():
-            ok = r.new_status == DeliveryStatus.DELIVERED
+        latest = latest_attempts(results)
+        health: dict[str, Health] = {}
+        for attempt in latest:
             rows = _rows(db,
                 "INSERT INTO endpoint_state (name, last_attempt_at, last_success_at, "
                 "failing_since) VALUES (?1, ?2, CASE WHEN ?3 THEN ?2 END, "
@@ -171,18 +166,13 @@ class WriteOps:
                 "last_success_at = CASE WHEN ?3 THEN ?2 ELSE last_success_at END, "
                 "failing_since = CASE WHEN ?3 THEN NULL ELSE COALESCE(failing_since, ?2) END "
                 "RETURNING failing_since, disabled_reason",
-                (name, r.started_at, ok),
+                (attempt.endpoint, attempt.at, attempt.ok),
             )
-            failing_since, already_disabled = rows[0]
-            if (not ok and already_disabled is None and r.disable_after_s is not None
-                    and failing_since is not None
-                    and r.started_at - failing_since >= r.disable_after_s):
-                disabled[name] = disable_after_reason(failing_since, r.disable_after_s)
-        for r in results:
-            if r.disable_reason:
-                disabled[r.endpoint] = r.disable_reason
-        for name, reason in disabled.items():
-            self._disable(name, reason, latest[name].started_at if name in latest else time.time())
+            health[attempt.endpoint] = Health(*rows[0])
+        disabled: dict[str, str] = {}
+        for name, (reason, at) in endpoints_to_disable(results, latest, health).items():
+            self._disable(name, reason, at)
+            disabled[name] = reason
         return disabled
 
     def _disable(self, name: str, reason: str, now: float) -> None:
