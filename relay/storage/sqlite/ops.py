@@ -27,7 +27,7 @@ __all__ = [
     "BATCHED", "CHECK_WRITABLE", "CLAIM", "INGEST", "OPS", "PAUSE_ENDPOINT",
     "PURGE_FINISHED", "PURGE_UNROUTED_EVENTS", "REAP_EXPIRED_LEASES", "RECORD",
     "RECOVER_FAILED", "RECOVER_INTERRUPTED", "RELEASE", "RESUME_ENDPOINT", "RETRY_DELIVERY",
-    "SYNC_ENDPOINTS", "Batched", "Op", "Single",
+    "SINGLES", "SYNC_ENDPOINTS", "Batched", "Op", "Single",
 ]
 
 P = ParamSpec("P")
@@ -89,12 +89,12 @@ PURGE_UNROUTED_EVENTS = Single(WriteOps.purge_unrouted_events, durable=True)
 
 # Made first in each round, in this order, before the single writes.
 BATCHED: tuple[Batched[Any, Any], ...] = (INGEST, RECORD)
-_SINGLES: tuple[Single[..., Any], ...] = (
+# The writer finds each job's op in these by the name that crossed the pipe.
+SINGLES: dict[str, Single[..., Any]] = {op.name: op for op in (
     CLAIM, RELEASE, RECOVER_INTERRUPTED, REAP_EXPIRED_LEASES, SYNC_ENDPOINTS, CHECK_WRITABLE,
     PAUSE_ENDPOINT, RESUME_ENDPOINT, RECOVER_FAILED, RETRY_DELIVERY, PURGE_FINISHED,
     PURGE_UNROUTED_EVENTS,
-)
-# The writer finds each job's op here, by the name that crossed the pipe.
+)}
 OPS: dict[str, Single[..., Any] | Batched[Any, Any]] = {
-    **{op.name: op for op in BATCHED}, **{op.name: op for op in _SINGLES},
+    **{op.name: op for op in BATCHED}, **SINGLES,
 }

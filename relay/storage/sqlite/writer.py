@@ -35,7 +35,7 @@ from relay.gc_tuning import tune_gc
 from relay.storage.migrations import schema_scripts, too_new
 from relay.storage.sqlite.errors import SchemaTooNew, describe_error
 from relay.storage.sqlite.frames import Job, pack, unpack_frames
-from relay.storage.sqlite.ops import BATCHED, INGEST, OPS, Batched, Single
+from relay.storage.sqlite.ops import BATCHED, INGEST, OPS, SINGLES
 from relay.storage.sqlite.writes import WriteOps
 
 __all__ = ["MAX_EVENTS_PER_ROUND", "Writer", "connect", "main", "migrate", "serve"]
@@ -91,7 +91,7 @@ def migrate(db: sqlite3.Connection, path: str | os.PathLike[str]) -> list[str]:
 
 
 class Writer:
-    """Makes rounds of writes: each round one transaction, its ops found in `ops.OPS`."""
+    """Makes rounds of writes: each round one transaction, its ops found in `ops.py`."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -100,17 +100,9 @@ class Writer:
 
     def run_round(self, jobs: Sequence[Job]) -> list[Any]:
         """One transaction for all `jobs`; all of them commit, or none and this raises."""
+        # Rounds of many small jobs are the hot path: these loops call nothing per job.
         db = self.db
-        batched: dict[str, list[int]] = {}
-        singles: list[tuple[int, Single[..., Any], tuple[Any, ...]]] = []
-        durable = False
-        for i, (name, args) in enumerate(jobs):
-            op = OPS[name]
-            durable = durable or op.durable
-            if isinstance(op, Batched):
-                batched.setdefault(name, []).append(i)
-            else:
-                singles.append((i, op, args))
+        durable = any(OPS[job[0]].durable for job in jobs)
         if durable != self._synchronous_full:
             # Durable if any of its ops must be (ops.py says which). A durable
             # commit fsyncs the whole WAL, so it also makes every earlier
@@ -120,14 +112,15 @@ class Writer:
         results: list[Any] = [None] * len(jobs)
         db.execute("BEGIN IMMEDIATE")
         try:
-            for batch_op in BATCHED:
-                indexes = batched.get(batch_op.name)
+            for batched in BATCHED:
+                indexes = [i for i, job in enumerate(jobs) if job[0] == batched.name]
                 if indexes:
-                    answers = batch_op.run_all(self.ops, [jobs[i][1][0] for i in indexes])
+                    answers = batched.run_all(self.ops, [jobs[i][1][0] for i in indexes])
                     for i, answer in zip(indexes, answers, strict=True):
                         results[i] = answer
-            for i, single_op, args in singles:
-                results[i] = single_op.run(self.ops, *args)
+            for i, (name, args) in enumerate(jobs):
+                if name in SINGLES:
+                    results[i] = SINGLES[name].run(self.ops, *args)
             db.execute("COMMIT")
         except BaseException:
             self.ops.forget_held()
