@@ -12,9 +12,9 @@ import pytest
 
 from relay.models import NewEvent, new_event_id
 from relay.storage.migrations import schema_scripts
-from relay.storage.queries import AFTER, ID_AT_TIME
 from relay.storage.sqlite import SQLiteStorage
-from relay.storage.sqlite_writer import connect, migrate
+from relay.storage.sqlite.queries import AFTER, ID_AT_TIME
+from relay.storage.sqlite.writer import connect, migrate
 
 
 def migrated(path: Path) -> sqlite3.Connection:

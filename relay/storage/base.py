@@ -313,14 +313,3 @@ class Storage(ABC):
     @abstractmethod
     async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
         """Delete up to `limit` events received before `cutoff` that had no delivery."""
-
-
-def disable_after_reason(failing_since: float, disable_after_s: float) -> str:
-    """The reason recorded when an endpoint is disabled for failing too long."""
-    import datetime
-
-    from relay.units import format_duration
-
-    since = datetime.datetime.fromtimestamp(failing_since, datetime.UTC)
-    return (f"failing continuously since {since.strftime('%Y-%m-%d %H:%M:%SZ')} "
-            f"(disable_after: {format_duration(disable_after_s)})")

@@ -11,13 +11,9 @@ import pytest
 
 from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter
-from relay.storage.queries import (
-    FIFO_HEAD_ID,
-    ID_AT_TIME,
-    delivery_list_query,
-    event_deliveries_where,
-)
+from relay.storage.queries import delivery_list_query
 from relay.storage.sqlite import SQLiteStorage
+from relay.storage.sqlite.queries import FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
 
 pytestmark = pytest.mark.both_backends
 

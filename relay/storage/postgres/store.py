@@ -57,7 +57,8 @@ from relay.models import (
     IngestOutcome,
     NewEvent,
 )
-from relay.storage.base import Storage, disable_after_reason
+from relay.storage.base import Storage
+from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.postgres.batching import GroupCommit, IngestJob, Job, RecordJob
 from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
 from relay.storage.postgres.listener import WakeupListener, payloads
@@ -409,43 +410,32 @@ class PostgresStorage(OperationsMixin, Storage):
             [r.started_at + r.duration_ms / 1000 for r in ordered],
         )
         states = {row[0]: row for row in rows}
-        latest: dict[str, AttemptResult] = {}
-        for r in results:
-            if r.counts:
-                latest[r.endpoint] = r
-        disable: dict[str, tuple[str, float]] = {}
-        for name in sorted(latest):
-            r = latest[name]
-            ok = r.new_status == DeliveryStatus.DELIVERED
+        latest = latest_attempts(results)
+        health: dict[str, Health] = {}
+        for attempt in latest:
+            name = attempt.endpoint
             row = states.get(name)
-            failing_since, already_disabled = (None, None) if row is None else (row[3], row[2])
-            if _health_changed(row, ok, r.started_at):
+            if row is not None and not _health_changed(row, attempt.ok, attempt.at):
                 # Every relay's rounds for this endpoint would queue on this row's
                 # lock, so it is written only when the health changes or its
                 # times are a second old.
-                row = await conn.fetchrow(
-                    "INSERT INTO endpoint_state (name, last_attempt_at, last_success_at, "
-                    "failing_since) VALUES ($1, $2::float8, CASE WHEN $3::boolean THEN $2 END, "
-                    "CASE WHEN $3 THEN NULL ELSE $2 END) "
-                    "ON CONFLICT (name) DO UPDATE SET "
-                    "last_attempt_at = GREATEST(endpoint_state.last_attempt_at, $2), "
-                    "last_success_at = CASE WHEN $3 THEN GREATEST("
-                    "endpoint_state.last_success_at, $2) ELSE endpoint_state.last_success_at "
-                    "END, failing_since = CASE WHEN $3 THEN NULL "
-                    "ELSE COALESCE(endpoint_state.failing_since, $2) END "
-                    "RETURNING failing_since, disabled_reason",
-                    name, r.started_at, ok,
-                )
-                failing_since, already_disabled = row[0], row[1]
-            if (not ok and already_disabled is None and r.disable_after_s is not None
-                    and failing_since is not None
-                    and r.started_at - failing_since >= r.disable_after_s):
-                disable[name] = (disable_after_reason(failing_since, r.disable_after_s),
-                                 r.started_at)
-        for r in results:
-            if r.disable_reason:
-                disable[r.endpoint] = (r.disable_reason, r.started_at)
-        return disable
+                health[name] = Health(row[3], row[2])
+                continue
+            row = await conn.fetchrow(
+                "INSERT INTO endpoint_state (name, last_attempt_at, last_success_at, "
+                "failing_since) VALUES ($1, $2::float8, CASE WHEN $3::boolean THEN $2 END, "
+                "CASE WHEN $3 THEN NULL ELSE $2 END) "
+                "ON CONFLICT (name) DO UPDATE SET "
+                "last_attempt_at = GREATEST(endpoint_state.last_attempt_at, $2), "
+                "last_success_at = CASE WHEN $3 THEN GREATEST("
+                "endpoint_state.last_success_at, $2) ELSE endpoint_state.last_success_at "
+                "END, failing_since = CASE WHEN $3 THEN NULL "
+                "ELSE COALESCE(endpoint_state.failing_since, $2) END "
+                "RETURNING failing_since, disabled_reason",
+                name, attempt.at, attempt.ok,
+            )
+            health[name] = Health(row[0], row[1])
+        return endpoints_to_disable(results, latest, health)
 
     async def _disable(self, disable: dict[str, tuple[str, float]]) -> dict[str, str]:
         """Disable endpoints and hold their waiting deliveries; returns those disabled."""

@@ -1,8 +1,8 @@
 """SQLite storage: one file in WAL mode, written by one process, read by many.
 
 SQLite allows one writer at a time, so every write goes to a single writer,
-which runs in a process of its own (`relay/storage/sqlite_writer.py`
-explains why not a thread). Callers await a future; the writes queued during
+which runs in a process of its own (`writer.py` explains why not a
+thread). Callers await a future; the writes queued during
 one turn of the event loop travel to the writer together (a write finding the
 writer idle leaves at once), and the writer runs everything waiting in its
 pipe as one transaction, so a burst of 64 concurrent ingests costs one
@@ -27,82 +27,37 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ParamSpec, TypeVar
 
 import aiosqlite
 import structlog
 
-from relay.exceptions import StorageError, StorageUnavailable, StoreLocked
-from relay.models import (
-    AttemptRecord,
-    AttemptResult,
-    ClaimedDelivery,
-    DeliveryStatus,
-    IngestOutcome,
-    NewEvent,
+from relay.exceptions import StorageUnavailable, StoreLocked
+from relay.models import AttemptResult, ClaimedDelivery, IngestOutcome, NewEvent
+from relay.storage.base import Storage
+from relay.storage.sqlite.errors import rebuild_error, wrap_error
+from relay.storage.sqlite.frames import Job, event_fields, pack, result_fields, unpack_frames
+from relay.storage.sqlite.operations import OperationsMixin
+from relay.storage.sqlite.ops import (
+    CHECK_WRITABLE,
+    CLAIM,
+    INGEST,
+    REAP_EXPIRED_LEASES,
+    RECORD,
+    RECOVER_INTERRUPTED,
+    RELEASE,
+    SYNC_ENDPOINTS,
+    Op,
 )
-from relay.storage.base import (
-    DeliveryFilter,
-    DeliveryRecord,
-    EndpointStats,
-    EventRecord,
-    PurgeResult,
-    QueueStats,
-    RetryOutcome,
-    Storage,
-)
-from relay.storage.queries import (
-    AFTER,
-    ATTEMPT_COLUMNS,
-    COMMIT_SKEW_S,
-    DELIVERY_COLUMNS,
-    EVENT_COLUMNS,
-    FIFO_HEAD_ID,
-    ID_AT_TIME,
-    QUEUED_STATUSES,
-    READYZ_ROW,
-    attempt_record,
-    delivery_list_query,
-    delivery_record,
-    endpoint_stats,
-    event_deliveries_where,
-    event_record,
-)
-from relay.storage.sqlite_writer import event_fields, pack, result_fields, unpack_frames
+from relay.storage.sqlite.queries import FIFO_HEAD_ID
 
 __all__ = ["SQLiteStorage"]
 
 log = structlog.get_logger("relay.storage")
+P = ParamSpec("P")
+R = TypeVar("R")
 
-_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 RESTART_DELAY_S = 0.5
-_UNAVAILABLE_CODES = {
-    sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY,
-    sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
-}
-
-
-def storage_error(code: int | None, message: str) -> StorageError:
-    """Map a SQLite error (its code and message) to the relay's tree, once, at the boundary."""
-    primary = code & 0xFF if isinstance(code, int) else None
-    if primary in _UNAVAILABLE_CODES or any(
-        text in message for text in ("disk is full", "locked", "readonly", "disk I/O")
-    ):
-        return StorageUnavailable(f"the database cannot take writes now: {message}")
-    return StorageError(f"database error: {message}")
-
-
-def wrap_error(exc: sqlite3.Error) -> StorageError:
-    return storage_error(getattr(exc, "sqlite_errorcode", None), str(exc))
-
-
-def _writer_error(kind: str, code: int | None, message: str) -> StorageError:
-    if kind == "sqlite":
-        return storage_error(code, message)
-    if kind == "schema":
-        return StorageError(message)
-    log.error("storage_round_crashed", traceback=message)
-    return StorageError("the SQLite writer failed on this write; the error is logged")
 
 
 async def _fetchall(db: aiosqlite.Connection, sql: str, params: Any = ()) -> list[Any]:
@@ -126,7 +81,7 @@ class _WriterPipe(asyncio.Protocol):
         self.store._writer_gone()
 
 
-class SQLiteStorage(Storage):
+class SQLiteStorage(OperationsMixin, Storage):
     """The embedded default backend; see the module docstring for the design."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -137,7 +92,7 @@ class SQLiteStorage(Storage):
         self._to_writer: asyncio.WriteTransport | None = None
         self._from_writer: asyncio.BaseTransport | None = None
         self._writer_exited: asyncio.Future[None] | None = None
-        self._outbox: list[tuple[str, tuple[Any, ...], bool]] = []
+        self._outbox: list[Job] = []
         self._outbox_futures: list[asyncio.Future[Any]] = []
         self._waiting: dict[int, list[asyncio.Future[Any]]] = {}
         self._batch_id = 0
@@ -173,7 +128,7 @@ class SQLiteStorage(Storage):
         loop = asyncio.get_running_loop()
         # Popen returns as soon as the child is forked: no need for a thread.
         process = subprocess.Popen(  # noqa: ASYNC220, S603 (our own module, no shell)
-            [sys.executable, "-m", "relay.storage.sqlite_writer", str(self.path)],
+            [sys.executable, "-m", "relay.storage.sqlite.writer", str(self.path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
         assert process.stdin is not None
@@ -285,8 +240,11 @@ class SQLiteStorage(Storage):
 
     # -- the writer --------------------------------------------------------------------
 
-    def _write(self, op: str, *args: Any, durable: bool = True) -> asyncio.Future[Any]:
+    def _write(self, op: Op[P, R], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[R]:
         """Queue one write for the writer, which gets it at once if it has nothing else.
+
+        `op` names the write and types its arguments and answer (`ops.py`);
+        they travel positionally.
 
         When the writer holds none of our writes it would sit idle: this write
         leaves now and its round starts at once. Otherwise the writes of this
@@ -298,9 +256,11 @@ class SQLiteStorage(Storage):
             raise StorageUnavailable("the store is closed")
         if self._to_writer is None:
             raise StorageUnavailable("the SQLite writer process is restarting")
+        if kwargs:
+            raise TypeError(f"{op.name}: the writer's ops take positional arguments only")
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._outbox.append((op, args, durable))
+        future: asyncio.Future[R] = loop.create_future()
+        self._outbox.append((op.name, args))
         self._outbox_futures.append(future)
         if not self._waiting:
             self._flush()
@@ -331,7 +291,10 @@ class SQLiteStorage(Storage):
                 if not future.done():
                     future.set_result(value)
             return
-        error = _writer_error(*payload)
+        kind, _, message = payload
+        if kind == "crash":
+            log.error("storage_round_crashed", traceback=message)
+        error = rebuild_error(*payload)
         if batch_id:
             log.warning("storage_write_failed", error=str(error), jobs=len(futures))
         for future in futures:
@@ -341,7 +304,7 @@ class SQLiteStorage(Storage):
     # -- Storage interface -------------------------------------------------------------
 
     async def ingest(self, events: Sequence[NewEvent]) -> list[IngestOutcome]:
-        answer = await self._write("ingest", [event_fields(e) for e in events])
+        answer = await self._write(INGEST, [event_fields(e) for e in events])
         if answer is None:  # every event was new
             return [IngestOutcome(e.id, e.type, len(e.endpoints)) for e in events]
         return [IngestOutcome(*fields) for fields in answer]
@@ -349,15 +312,13 @@ class SQLiteStorage(Storage):
     async def record(self, results: Sequence[AttemptResult]) -> dict[str, str]:
         if not results:
             return {}
-        disabled: dict[str, str] = await self._write(
-            "record", [result_fields(r) for r in results], durable=False)
-        return disabled
+        return await self._write(RECORD, [result_fields(r) for r in results])
 
     async def claim(
         self, endpoint: str, limit: int, now: float, lease_s: float, fifo: bool = False,
         *, max_in_flight: int | None = None, rate_per_s: float | None = None,
     ) -> list[ClaimedDelivery]:
-        rows = await self._write("claim", endpoint, limit, now, lease_s, fifo, durable=False)
+        rows = await self._write(CLAIM, endpoint, limit, now, lease_s, fifo)
         return [ClaimedDelivery(*row) for row in rows]
 
     async def next_due_at(self, endpoint: str, fifo: bool = False) -> float | None:
@@ -384,18 +345,16 @@ class SQLiteStorage(Storage):
     async def release(self, claims: Sequence[tuple[int, float]], now: float, *,
                       hold: bool = False) -> None:
         if claims:
-            await self._write("release", list(claims), now, hold, durable=False)
+            await self._write(RELEASE, list(claims), now, hold)
 
     async def recover_interrupted(self, now: float) -> int:
-        count: int = await self._write("recover_interrupted", now)
-        return count
+        return await self._write(RECOVER_INTERRUPTED, now)
 
     async def reap_expired_leases(self, now: float) -> int:
-        count: int = await self._write("reap_expired_leases", now, durable=False)
-        return count
+        return await self._write(REAP_EXPIRED_LEASES, now)
 
     async def sync_endpoints(self, active: Sequence[str], now: float) -> None:
-        await self._write("sync_endpoints", list(active), now)
+        await self._write(SYNC_ENDPOINTS, list(active), now)
 
     async def held_endpoints(self) -> dict[str, str]:
         try:
@@ -408,7 +367,7 @@ class SQLiteStorage(Storage):
         return {row[0]: row[2] or "paused" for row in rows}
 
     async def check_writable(self) -> None:
-        await self._write("check_writable")
+        await self._write(CHECK_WRITABLE)
 
     def _read(self) -> aiosqlite.Connection:
         if self._reader is None:
@@ -421,111 +380,3 @@ class SQLiteStorage(Storage):
             return await _fetchall(self._read(), sql, params)
         except sqlite3.Error as exc:
             raise wrap_error(exc) from exc
-
-    # -- operations: admin API, metrics, retention ---------------------------------------
-
-    async def list_deliveries(self, where: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
-        low_id = high_id = None
-        # Time filters become exclusive id bounds (no index on created_at); the
-        # exact times are still checked row by row.
-        if where.since is not None:
-            rows = await self._query(ID_AT_TIME, (where.since - COMMIT_SKEW_S,))
-            low_id = rows[0][0] - 1
-        if where.until is not None:
-            rows = await self._query(ID_AT_TIME, (where.until + COMMIT_SKEW_S + AFTER,))
-            high_id = rows[0][1]
-        sql, params = delivery_list_query(where, limit, low_id, high_id)
-        return [delivery_record(row) for row in await self._query(sql, params)]
-
-    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
-        rows = await self._query(
-            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",  # noqa: S608
-            (delivery_id,),
-        )
-        return delivery_record(rows[0]) if rows else None
-
-    async def list_attempts(self, delivery_id: int) -> list[AttemptRecord]:
-        rows = await self._query(
-            f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ? "  # noqa: S608
-            "ORDER BY id", (delivery_id,))
-        return [attempt_record(row) for row in rows]
-
-    async def get_event(self, event_id: str) -> EventRecord | None:
-        rows = await self._query(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))  # noqa: S608
-        return event_record(rows[0]) if rows else None
-
-    async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
-        where = event_deliveries_where("(SELECT first_delivery_id FROM events WHERE id = ?1)",
-                                       "(SELECT last_delivery_id FROM events WHERE id = ?1)",
-                                       "?1")
-        rows = await self._query(
-            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {where} ORDER BY id",  # noqa: S608
-            (event_id,),
-        )
-        return [delivery_record(row) for row in rows]
-
-    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
-        async def fetch(sql: str, params: list[Any]) -> list[Any]:
-            return await self._query(sql, params)
-
-        return await endpoint_stats(fetch, name)
-
-    async def pause_endpoint(self, name: str, now: float) -> int:
-        count: int = await self._write("pause_endpoint", name, now)
-        return count
-
-    async def resume_endpoint(self, name: str, now: float) -> int:
-        count: int = await self._write("resume_endpoint", name, now)
-        return count
-
-    async def recover_failed(self, endpoint: str, since: float, now: float) -> int:
-        count: int = await self._write("recover_failed", endpoint, since, now)
-        return count
-
-    async def retry_delivery(
-        self, delivery_id: int, now: float
-    ) -> tuple[RetryOutcome, DeliveryStatus | None]:
-        outcome: tuple[RetryOutcome, DeliveryStatus | None] = await self._write(
-            "retry_delivery", delivery_id, now)
-        return outcome
-
-    async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
-        failing_rows = await self._query(
-            "SELECT name, failing_since FROM endpoint_state WHERE name != ?", (READYZ_ROW,)
-        )
-        names = sorted(set(endpoints) | {row[0] for row in failing_rows})
-        depth: dict[tuple[str, str], int] = {}
-        oldest: dict[str, float] = {}
-        for start in range(0, len(names), _CHUNK):
-            chunk = names[start:start + _CHUNK]
-            rows = await self._query(
-                "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint IN "  # noqa: S608
-                f"({','.join('?' * len(chunk))}) AND status IN ('pending', 'scheduled', "
-                "'delivering', 'held') GROUP BY endpoint, status",
-                chunk,
-            )
-            for endpoint, status, count in rows:
-                depth[(endpoint, status)] = count
-        for name in names:
-            if not any(depth.get((name, s)) for s in ("pending", "scheduled", "delivering")):
-                continue
-            rows = await self._query(
-                f"SELECT created_at FROM deliveries WHERE id = {FIFO_HEAD_ID}",  # noqa: S608
-                (name,),
-            )
-            if rows:
-                oldest[name] = rows[0][0]
-        return QueueStats(
-            depth={(n, s): depth.get((n, s), 0) for n in names for s in QUEUED_STATUSES},
-            oldest_waiting_at=oldest,
-            failing_since={row[0]: row[1] for row in failing_rows if row[1] is not None},
-        )
-
-    async def purge_finished(self, cutoff: float, after_id: int, limit: int) -> PurgeResult:
-        result: PurgeResult = await self._write("purge_finished", cutoff, after_id, limit)
-        return result
-
-    async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
-        count: int = await self._write("purge_unrouted_events", cutoff, limit)
-        return count

@@ -1,153 +1,35 @@
-"""The SQLite backend's writer: a process of its own that makes every write.
+"""The writes of the SQLite backend, made by the writer process inside its rounds.
 
-Why a process and not a thread: Python's sqlite3 releases the GIL while
-SQLite works, but takes it back after every statement, and a thread waiting
-for the GIL behind a busy event loop waits up to the switch interval (5 ms)
-each time. Measured at ingest under load, a writer thread spent two thirds of
-its time waiting for the GIL, and the event loop sat idle waiting for the
-writer. A process has its own GIL: the relay's event loop parses requests on
-one core while this process commits on the other.
-
-The protocol is frames on the pipes: a 4-byte little-endian length, then a
-pickle. The relay sends `(batch_id, [(op, args, durable), ...])` on stdin;
-this process answers each batch with `(batch_id, True, [result, ...])` or
-`(batch_id, False, (kind, code, message))`, in order, on stdout. Every batch
-waiting in the pipe when a round starts joins that round: one transaction and
-one fsync for all of them (group commit), up to MAX_EVENTS_PER_ROUND events.
-
-The process ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals
-the whole group, and the relay still needs its writer to shut down cleanly)
-and exits when its stdin closes, that is when the relay is gone.
+Each public method of `WriteOps` is one op of `ops.py`. `ingest` and
+`record` take the jobs of a whole round at once: one multi-row INSERT per
+table for every event queued, one `executemany` for every attempt.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import operator
-import os
-import pickle
-import select
-import signal
 import sqlite3
-import struct
-import sys
-import time
-import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from relay.gc_tuning import tune_gc
-from relay.models import (
-    WAITING_STATUSES,
-    AttemptResult,
-    DeliveryStatus,
-    IngestOutcome,
-    NewEvent,
+from relay.models import WAITING_STATUSES, AttemptResult, DeliveryStatus, NewEvent
+from relay.storage.base import PurgeResult, RetryOutcome
+from relay.storage.health import Health, endpoints_to_disable, latest_attempts
+from relay.storage.queries import COMMIT_SKEW_S, RELEASED_STATUS, sort_out_job
+from relay.storage.sqlite.frames import (
+    ClaimRow,
+    EventFields,
+    OutcomeFields,
+    ResultFields,
+    event_fields,
+    outcome_fields,
 )
-from relay.storage.base import PurgeResult, RetryOutcome, disable_after_reason
-from relay.storage.migrations import schema_scripts, too_new
-from relay.storage.queries import (
-    AFTER,
-    COMMIT_SKEW_S,
-    FIFO_HEAD_ID,
-    ID_AT_TIME,
-    RELEASED_STATUS,
-    event_deliveries_where,
-    sort_out_job,
-)
+from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
 
-__all__ = [
-    "MAX_EVENTS_PER_ROUND", "Writer", "connect", "event_fields", "migrate", "pack",
-    "result_fields", "unpack_frames",
-]
+__all__ = ["MAX_ROWS_PER_INSERT", "WriteOps"]
 
-MAX_EVENTS_PER_ROUND = 5000
 MAX_ROWS_PER_INSERT = 256
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
-_HEADER = struct.Struct("<I")
-# Reads of the pipe: small enough for malloc's heap (a 1 MiB read cost an mmap
-# and an munmap every time), large enough for a round of ingests in one call.
-_READ_SIZE = 1 << 16
-
-Job = tuple[str, tuple[Any, ...], bool]
-# `NewEvent` and `AttemptResult` cross the pipe as plain tuples of their fields,
-# which pickle at C speed (a slots dataclass goes through Python-level
-# __getstate__/__setstate__); the writer rebuilds them positionally.
-event_fields = operator.attrgetter("id", "type", "body", "endpoints", "received_at", "keyed")
-result_fields = operator.attrgetter(
-    "delivery_id", "endpoint", "attempt", "started_at", "duration_ms", "status_code",
-    "response_body", "error", "request_headers", "new_status", "next_attempt_at", "counts",
-    "disable_reason", "disable_after_s")
-
-
-# -- frames ------------------------------------------------------------------------------
-
-
-def pack(message: Any) -> bytes:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(payload)) + payload
-
-
-def unpack_frames(buffer: bytearray) -> list[Any]:
-    """Remove and return every complete frame at the start of `buffer`."""
-    messages = []
-    offset = 0
-    with memoryview(buffer) as view:  # slices without copies; released before the resize
-        while len(buffer) - offset >= 4:
-            (size,) = _HEADER.unpack_from(buffer, offset)
-            if len(buffer) - offset - 4 < size:
-                break
-            # Frames come only from the other end of a private pipe: our own process.
-            messages.append(pickle.loads(view[offset + 4:offset + 4 + size]))  # noqa: S301
-            offset += 4 + size
-    del buffer[:offset]
-    return messages
-
-
-# -- connection and schema ---------------------------------------------------------------
-
-
-def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    # Rounds come in a few hundred shapes (multi-row inserts of each size up to
-    # 256 rows); the statement cache keeps them prepared.
-    db = sqlite3.connect(path, isolation_level=None, cached_statements=1024)
-    for pragma in (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=FULL",
-        "PRAGMA busy_timeout=2000",  # an outside lock (backup, shell) answers 503 fast
-        "PRAGMA cache_size=-8000",  # 8 MB: the hot pages; RSS stays flat once full
-        "PRAGMA temp_store=MEMORY",
-    ):
-        db.execute(pragma)
-    return db
-
-
-class SchemaTooNew(Exception):
-    """The database was migrated by a newer relay."""
-
-
-def migrate(db: sqlite3.Connection, path: str | os.PathLike[str]) -> list[str]:
-    """Apply the numbered files of schema/sqlite/ this database has not seen; return them."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-        "applied_at REAL NOT NULL)"
-    )
-    applied = {row[0] for row in _rows(db, "SELECT version FROM schema_version")}
-    scripts = schema_scripts("sqlite")
-    refusal = too_new(applied, scripts, str(path))
-    if refusal is not None:
-        raise SchemaTooNew(refusal)
-    done = []
-    for version, name, sql in scripts:
-        if version in applied:
-            continue
-        db.executescript(
-            f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_version VALUES "
-            f"({version}, {time.time()});\nCOMMIT;"
-        )
-        done.append(name)
-    return done
 
 
 def _rows(db: sqlite3.Connection, sql: str, params: Any = ()) -> list[Any]:
@@ -172,63 +54,21 @@ def _insert_rows(db: sqlite3.Connection, into: str, rows: Sequence[Sequence[Any]
     return last
 
 
-# -- the writes --------------------------------------------------------------------------
-
-
-class Writer:
-    """Every write of the SQLite backend, each an `op_*` method run inside a round."""
+class WriteOps:
+    """Every write of the SQLite backend, on the writer process's connection."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        self._synchronous_full = True
         # The paused or disabled endpoints, read once per change, not once per round.
         # Every write goes through this process, and each op that pauses,
         # resumes or disables an endpoint clears it; so does a failed round.
         self._held: set[str] | None = None
-        self._ops: dict[str, Callable[..., Any]] = {
-            name[3:]: getattr(self, name) for name in dir(self) if name.startswith("op_")
-        }
 
-    def run_round(self, jobs: Sequence[Job]) -> list[Any]:
-        """One transaction for all `jobs`; all of them commit, or none and this raises."""
-        db = self.db
-        durable = any(job[2] for job in jobs)
-        if durable != self._synchronous_full:
-            # Only ingest (and operator actions) must survive a power loss when
-            # their call returns. Claims and attempt results may not: losing
-            # them means attempting a delivery again, which at-least-once
-            # allows. A durable commit fsyncs the whole WAL, so it also makes
-            # every earlier commit durable, in order.
-            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._synchronous_full = durable
-        results: list[Any] = [None] * len(jobs)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            ingests = [i for i, job in enumerate(jobs) if job[0] == "ingest"]
-            records = [i for i, job in enumerate(jobs) if job[0] == "record"]
-            if ingests:
-                outcomes = self._ingest([jobs[i][1][0] for i in ingests])
-                for i, outcome in zip(ingests, outcomes, strict=True):
-                    results[i] = outcome
-            if records:
-                disabled = self._record([r for i in records for r in jobs[i][1][0]])
-                for i in records:
-                    results[i] = disabled
-            for i, (op, args, _) in enumerate(jobs):
-                if op not in ("ingest", "record"):
-                    results[i] = self._ops[op](*args)
-            db.execute("COMMIT")
-        except BaseException:
-            self._held = None  # a rolled-back pause or disable must not stay cached
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise
-        return results
+    def forget_held(self) -> None:
+        """Drop the cached held endpoints: a rolled-back pause or disable must not stay."""
+        self._held = None
 
-    # ingest and record are batched across the round: one INSERT per table for
-    # every event queued, one UPDATE statement for every attempt.
-
-    def _ingest(self, jobs: list[list[tuple[Any, ...]]]) -> list[list[tuple[Any, ...]] | None]:
+    def ingest(self, jobs: list[list[EventFields]]) -> list[list[OutcomeFields] | None]:
         """Store each job's events; per job, None when all were new, else every outcome.
 
         A job is all or nothing: one conflicting id stores none of its events.
@@ -247,14 +87,14 @@ class Writer:
         delivery_rows: list[tuple[Any, ...]] = []
         held = self.held_endpoints()
         pending, on_hold = DeliveryStatus.PENDING.value, DeliveryStatus.HELD.value
-        answers: list[list[tuple[Any, ...]] | None] = []
+        answers: list[list[OutcomeFields] | None] = []
         for job in jobs:
             fresh: Iterable[tuple[Any, ...]] = job
             answer = None
             if keyed and any(fields[5] for fields in job):
                 outcomes, accepted = sort_out_job([NewEvent(*fields) for fields in job], stored)
                 if len(accepted) != len(job):
-                    answer = [_outcome_fields(o) for o in outcomes]
+                    answer = [outcome_fields(o) for o in outcomes]
                 fresh = [event_fields(e) for e in accepted]
             answers.append(answer)
             for event_id, event_type, body, endpoints, received_at, _ in fresh:
@@ -286,9 +126,13 @@ class Writer:
             self._held = {row[0] for row in rows}
         return self._held
 
-    def _record(self, fields: list[tuple[Any, ...]]) -> dict[str, str]:
+    def record(self, jobs: list[list[ResultFields]]) -> list[dict[str, str]]:
+        """Store every job's attempt results; each job gets the endpoints the round disabled."""
+        disabled = self._record([AttemptResult(*fields) for job in jobs for fields in job])
+        return [disabled] * len(jobs)
+
+    def _record(self, results: list[AttemptResult]) -> dict[str, str]:
         db = self.db
-        results = [AttemptResult(*f) for f in fields]
         db.executemany(
             "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, "
             "response_body, error, request_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -311,14 +155,9 @@ class Writer:
                 for r in results
             ],
         )
-        # Endpoint health: one row per endpoint touched, whatever the batch size.
-        latest: dict[str, AttemptResult] = {}
-        for r in results:
-            if r.counts:
-                latest[r.endpoint] = r
-        disabled: dict[str, str] = {}
-        for name, r in latest.items():
-            ok = r.new_status == DeliveryStatus.DELIVERED
+        latest = latest_attempts(results)
+        health: dict[str, Health] = {}
+        for attempt in latest:
             rows = _rows(db,
                 "INSERT INTO endpoint_state (name, last_attempt_at, last_success_at, "
                 "failing_since) VALUES (?1, ?2, CASE WHEN ?3 THEN ?2 END, "
@@ -327,18 +166,13 @@ class Writer:
                 "last_success_at = CASE WHEN ?3 THEN ?2 ELSE last_success_at END, "
                 "failing_since = CASE WHEN ?3 THEN NULL ELSE COALESCE(failing_since, ?2) END "
                 "RETURNING failing_since, disabled_reason",
-                (name, r.started_at, ok),
+                (attempt.endpoint, attempt.at, attempt.ok),
             )
-            failing_since, already_disabled = rows[0]
-            if (not ok and already_disabled is None and r.disable_after_s is not None
-                    and failing_since is not None
-                    and r.started_at - failing_since >= r.disable_after_s):
-                disabled[name] = disable_after_reason(failing_since, r.disable_after_s)
-        for r in results:
-            if r.disable_reason:
-                disabled[r.endpoint] = r.disable_reason
-        for name, reason in disabled.items():
-            self._disable(name, reason, latest[name].started_at if name in latest else time.time())
+            health[attempt.endpoint] = Health(*rows[0])
+        disabled: dict[str, str] = {}
+        for name, (reason, at) in endpoints_to_disable(results, latest, health).items():
+            self._disable(name, reason, at)
+            disabled[name] = reason
         return disabled
 
     def _disable(self, name: str, reason: str, now: float) -> None:
@@ -356,8 +190,8 @@ class Writer:
 
     # -- the delivery engine's other writes
 
-    def op_claim(self, endpoint: str, limit: int, now: float, lease_s: float,
-                 fifo: bool) -> list[tuple[Any, ...]]:
+    def claim(self, endpoint: str, limit: int, now: float, lease_s: float,
+              fifo: bool) -> list[ClaimRow]:
         db = self.db
         if fifo:
             rows = _rows(db,
@@ -386,7 +220,7 @@ class Writer:
         return [(row[0], row[1], row[2], endpoint, bytes(row[3]), row[4] + 1, lease_until)
                 for row in rows]
 
-    def op_release(self, claims: Sequence[tuple[int, float]], now: float, hold: bool) -> None:
+    def release(self, claims: Sequence[tuple[int, float]], now: float, hold: bool) -> None:
         status = "'held'" if hold else RELEASED_STATUS
         self.db.executemany(
             f"UPDATE deliveries SET status = {status}, lease_until = NULL, "  # noqa: S608
@@ -395,14 +229,14 @@ class Writer:
             [(now, now, delivery_id, lease) for delivery_id, lease in claims],
         )
 
-    def op_recover_interrupted(self, now: float) -> int:
+    def recover_interrupted(self, now: float) -> int:
         rows = _rows(self.db, "SELECT id, attempts FROM deliveries WHERE status = 'delivering'")
         self._requeue_interrupted(
             [(r[0], r[1]) for r in rows], now,
             "interrupted: the relay stopped during this attempt or just before it")
         return len(rows)
 
-    def op_reap_expired_leases(self, now: float) -> int:
+    def reap_expired_leases(self, now: float) -> int:
         rows = _rows(self.db,
             "SELECT id, attempts FROM deliveries WHERE status = 'delivering' "
             "AND lease_until < ?",
@@ -428,7 +262,7 @@ class Writer:
             [(now, now, i) for i, _ in rows],
         )
 
-    def op_sync_endpoints(self, active: Sequence[str], now: float) -> None:
+    def sync_endpoints(self, active: Sequence[str], now: float) -> None:
         marks = ",".join("?" * len(active))
         self.db.execute(
             "UPDATE deliveries SET status = 'held', updated_at = ? "  # noqa: S608
@@ -443,7 +277,7 @@ class Writer:
             [(now, name) for name in released],
         )
 
-    def op_check_writable(self) -> None:
+    def check_writable(self) -> None:
         self.db.execute(
             "INSERT INTO endpoint_state (name) VALUES ('__readyz__') "
             "ON CONFLICT (name) DO NOTHING"
@@ -452,7 +286,7 @@ class Writer:
 
     # -- operator actions
 
-    def op_pause_endpoint(self, name: str, now: float) -> int:
+    def pause_endpoint(self, name: str, now: float) -> int:
         self._held = None
         self.db.execute(
             "INSERT INTO endpoint_state (name, paused) VALUES (?, 1) "
@@ -466,7 +300,7 @@ class Writer:
         )
         return cursor.rowcount
 
-    def op_resume_endpoint(self, name: str, now: float) -> int:
+    def resume_endpoint(self, name: str, now: float) -> int:
         # A disable is lifted too, and with it the failing streak that caused it,
         # so `disable_after` counts afresh from the next failure.
         self._held = None
@@ -484,7 +318,7 @@ class Writer:
         )
         return cursor.rowcount
 
-    def op_recover_failed(self, endpoint: str, since: float, now: float) -> int:
+    def recover_failed(self, endpoint: str, since: float, now: float) -> int:
         status = "held" if endpoint in self.held_endpoints() else "scheduled"
         cursor = self.db.execute(
             "UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? "
@@ -493,8 +327,8 @@ class Writer:
         )
         return cursor.rowcount
 
-    def op_retry_delivery(self, delivery_id: int,
-                          now: float) -> tuple[RetryOutcome, DeliveryStatus | None]:
+    def retry_delivery(self, delivery_id: int,
+                       now: float) -> tuple[RetryOutcome, DeliveryStatus | None]:
         rows = _rows(self.db,
             "SELECT status, endpoint, attempts FROM deliveries WHERE id = ?", (delivery_id,)
         )
@@ -516,7 +350,7 @@ class Writer:
 
     # -- retention
 
-    def op_purge_finished(self, cutoff: float, after_id: int, limit: int) -> PurgeResult:
+    def purge_finished(self, cutoff: float, after_id: int, limit: int) -> PurgeResult:
         db = self.db
         # Deliveries created after cutoff + skew were committed after every one
         # created before cutoff: the walk can stop below the first of them.
@@ -551,7 +385,7 @@ class Writer:
         return PurgeResult(deliveries=len(doomed), attempts=attempts, events=events,
                            last_id=rows[-1][0], done=len(rows) < limit)
 
-    def op_purge_unrouted_events(self, cutoff: float, limit: int) -> int:
+    def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
         cursor = self.db.execute(
             "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
             "WHERE delivery_count = 0 AND received_at < ? ORDER BY received_at LIMIT ?)",
@@ -560,90 +394,3 @@ class Writer:
         return cursor.rowcount
 
 
-def _outcome_fields(outcome: IngestOutcome) -> tuple[Any, ...]:
-    return (outcome.id, outcome.type, outcome.deliveries, outcome.duplicate, outcome.conflict)
-
-
-# -- the process -------------------------------------------------------------------------
-
-
-def describe_error(exc: BaseException) -> tuple[str, int | None, str]:
-    """What the relay needs to rebuild an error: kind, SQLite error code, message."""
-    if isinstance(exc, sqlite3.Error):
-        return "sqlite", getattr(exc, "sqlite_errorcode", None), str(exc)
-    if isinstance(exc, SchemaTooNew):
-        return "schema", None, str(exc)
-    return "crash", None, "".join(traceback.format_exception(exc))
-
-
-def _rounds(batches: list[Any]) -> Iterable[list[Any]]:
-    """Group batches into rounds of at most MAX_EVENTS_PER_ROUND events (one batch may exceed)."""
-    current: list[Any] = []
-    events = 0
-    for batch in batches:
-        size = sum(len(args[0]) for op, args, _ in batch[1] if op == "ingest")
-        if current and events + size > MAX_EVENTS_PER_ROUND:
-            yield current
-            current, events = [], 0
-        current.append(batch)
-        events += size
-    if current:
-        yield current
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def serve(path: str, infd: int = 0, outfd: int = 1) -> int:
-    try:
-        db = connect(path)
-        applied = migrate(db, path)
-    except Exception as exc:  # reported to the relay, which raises it from open()
-        _write_all(outfd, pack((0, False, describe_error(exc))))
-        return 1
-    _write_all(outfd, pack((0, True, applied)))
-    writer = Writer(db)
-    tune_gc()
-    buffer = bytearray()
-    while True:
-        chunk = os.read(infd, _READ_SIZE)
-        if not chunk:
-            break  # the relay closed the pipe or died
-        buffer += chunk
-        # A full read may have left more waiting: it all joins the next round.
-        while len(chunk) == _READ_SIZE and select.select([infd], [], [], 0)[0]:
-            chunk = os.read(infd, _READ_SIZE)
-            buffer += chunk
-        replies: list[bytes] = []
-        for batches in _rounds(unpack_frames(buffer)):
-            jobs = [job for batch in batches for job in batch[1]]
-            try:
-                results = writer.run_round(jobs)
-            except Exception as exc:
-                error = describe_error(exc)
-                replies.extend(pack((batch[0], False, error)) for batch in batches)
-                continue
-            start = 0
-            for batch_id, batch_jobs in batches:
-                replies.append(pack((batch_id, True, results[start:start + len(batch_jobs)])))
-                start += len(batch_jobs)
-        if replies:
-            _write_all(outfd, b"".join(replies))
-    db.close()
-    return 0
-
-
-def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        sys.exit(serve(sys.argv[1]))
-    except BrokenPipeError:
-        sys.exit(0)  # the relay is gone
-
-
-if __name__ == "__main__":
-    main()
