@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -164,6 +164,26 @@ class _AttemptCollector(Collector):
         yield durations
 
 
+class _EndpointInfoCollector(Collector):
+    """`relay_endpoint_info{endpoint, source, tenant} 1`, to read any series by tenant.
+
+    Per-endpoint series keep one label; a dashboard joins them on this one
+    (`* on(endpoint) group_left(tenant) relay_endpoint_info`) rather than every
+    series carrying the tenant of ten thousand endpoints.
+    """
+
+    def __init__(self) -> None:
+        self.endpoints: list[tuple[str, str, str]] = []
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("relay_endpoint_info",
+                                 "Each endpoint, where it comes from and its tenant (always 1)",
+                                 labels=["endpoint", "source", "tenant"])
+        for labels in self.endpoints:
+            info.add_metric(list(labels), 1)
+        yield info
+
+
 def _bucket_label(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
@@ -179,6 +199,14 @@ class RelayMetrics:
         self.registry.register(self._attempts)
         self._queue = _QueueCollector()
         self.registry.register(self._queue)
+        self._info = _EndpointInfoCollector()
+        self.registry.register(self._info)
+        self.reloads = Counter("relay_config_reloads", "SIGHUP reloads of relay.yaml, by "
+                               "outcome (applied, rejected)", ["outcome"],
+                               registry=self.registry)
+        self.config_rejected = Gauge("relay_config_rejected", "1 while the last reload of "
+                                     "relay.yaml was rejected (the old config still runs)",
+                                     registry=self.registry)
         self._types: set[str] = set()
 
     def _type_label(self, event_type: str, catalog: Sequence[str] | None) -> str:
@@ -214,9 +242,14 @@ class RelayMetrics:
             result.duration_ms / 1000 if result.counts else None,
         )
 
-    async def render(self, storage: Storage, endpoints: Sequence[str], now: float) -> bytes:
-        """The Prometheus text exposition, with queue gauges read from the store now."""
-        stats = await storage.queue_stats(endpoints)
+    async def render(self, storage: Storage, endpoints: Sequence[tuple[str, str, str]],
+                     now: float) -> bytes:
+        """The Prometheus text exposition, with queue gauges read from the store now.
+
+        `endpoints` are (name, source, tenant or "") of every endpoint known.
+        """
+        stats = await storage.queue_stats([name for name, _, _ in endpoints])
+        self._info.endpoints = list(endpoints)
         # No await between the snapshot and the rendering: concurrent scrapes
         # each render the snapshot they took.
         self._queue.snapshot, self._queue.now = stats, now

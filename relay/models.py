@@ -32,10 +32,13 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"    # a 2xx was received
     FAILED = "failed"          # permanent error or attempts exhausted
     HELD = "held"              # endpoint paused, disabled or removed; sent on resume
+    CANCELLED = "cancelled"    # its endpoint was deleted (API endpoints); kept for the log
 
 
 WAITING_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED)
-FINAL_STATUSES = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
+FINAL_STATUSES = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+# What retention may delete once old enough: the states nothing ever leaves.
+FINISHED_SQL = "('delivered', 'failed', 'cancelled')"
 
 _random_hex: list[str] = []
 os.register_at_fork(after_in_child=_random_hex.clear)  # a forked child draws its own

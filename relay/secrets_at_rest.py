@@ -19,6 +19,7 @@ import base64
 import binascii
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -82,19 +83,35 @@ def load_or_create_key(path: Path) -> bytes:
 
 
 class SecretBox:
-    """Seals and opens endpoint secrets under one key."""
+    """Seals and opens endpoint secrets under one key.
 
-    __slots__ = ("_aead",)
+    The key may come from a loader called at first use (`from_file`): a relay
+    whose API never makes an endpoint never creates a key file.
+    """
 
-    def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
+    __slots__ = ("_aead", "_load")
+
+    def __init__(self, key: bytes | None = None, *,
+                 load: Callable[[], bytes] | None = None) -> None:
+        self._aead = AESGCM(key) if key is not None else None
+        self._load = load
+
+    @classmethod
+    def from_file(cls, path: Path) -> SecretBox:
+        return cls(load=lambda: load_or_create_key(path))
 
     def __repr__(self) -> str:
         return "SecretBox(<key>)"
 
+    def _cipher(self) -> AESGCM:
+        if self._aead is None:
+            assert self._load is not None
+            self._aead = AESGCM(self._load())
+        return self._aead
+
     def seal(self, plaintext: bytes, context: str) -> str:
         nonce = secrets.token_bytes(12)
-        sealed = self._aead.encrypt(nonce, plaintext, context.encode())
+        sealed = self._cipher().encrypt(nonce, plaintext, context.encode())
         return _PREFIX + base64.b64encode(nonce + sealed).decode()
 
     def open(self, sealed: str, context: str) -> bytes:
@@ -102,7 +119,7 @@ class SecretBox:
             raise SecretsUnreadable(f"the secret of {context!r} is not sealed in a known format")
         try:
             raw = base64.b64decode(sealed[len(_PREFIX):], validate=True)
-            return self._aead.decrypt(raw[:12], raw[12:], context.encode())
+            return self._cipher().decrypt(raw[:12], raw[12:], context.encode())
         except (binascii.Error, ValueError, InvalidTag):
             raise SecretsUnreadable(
                 f"the secret of {context!r} does not open with this relay's secrets_key "

@@ -101,16 +101,18 @@ class Dispatcher:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    async def start(self, held: dict[str, str] | None = None) -> None:
+    async def start(self, held: dict[str, str] | None = None,
+                    endpoints: Iterable[EndpointConfig] | None = None) -> None:
         """Requeue what a crash left in flight, then start a lane per endpoint.
 
-        `held` maps endpoint names to why they are paused or disabled.
+        `held` maps endpoint names to why they are paused or disabled;
+        `endpoints` are relay.yaml's and the API's (by default the config's).
         """
         recovered = await self.storage.recover_interrupted(self.clock())
         if recovered:
             log.warning("recovered_interrupted_deliveries", count=recovered)
         held = held or {}
-        for endpoint in self.config.endpoints:
+        for endpoint in self.config.endpoints if endpoints is None else endpoints:
             if endpoint.enabled:
                 self._add_lane(endpoint, held.get(endpoint.name))
         self._side_tasks.append(asyncio.create_task(self._reap_loop(), name="lease-reaper"))
@@ -121,7 +123,8 @@ class Dispatcher:
         lane.task.add_done_callback(self._lane_done)
         self.lanes[endpoint.name] = lane
 
-    def reload(self, config: Config, held: dict[str, str]) -> None:
+    def reload(self, config: Config, held: dict[str, str],
+               endpoints: Iterable[EndpointConfig] | None = None) -> None:
         """Apply a new config to new attempts; attempts in flight keep their runtime.
 
         A removed or disabled endpoint's lane stays, holding its deliveries, so
@@ -132,17 +135,35 @@ class Dispatcher:
         self.slow.resize(config.delivery.concurrency)
         self.recorder.limit = _unstored_limit(config.delivery.concurrency)
         self.sender.reconfigure(config)
-        active = {e.name: e for e in config.endpoints if e.enabled}
+        known = list(config.endpoints if endpoints is None else endpoints)
+        active = {e.name: e for e in known if e.enabled}
         for name, lane in self.lanes.items():
             if name not in active:
                 lane.runtime.held_reason = "removed from relay.yaml or not enabled"
-        for name, endpoint in active.items():
-            existing = self.lanes.get(name)
-            if existing is None:
-                self._add_lane(endpoint, held.get(name))
-                continue
-            existing.runtime = EndpointRuntime.build(endpoint, held.get(name), existing.runtime)
-            existing.wake()
+        for endpoint in active.values():
+            self.upsert(endpoint, held.get(endpoint.name))
+
+    def upsert(self, endpoint: EndpointConfig, held_reason: str | None) -> None:
+        """Start a lane for a new endpoint, or give an existing one its new settings.
+
+        A disabled endpoint keeps (or gets) a lane that holds: its deliveries
+        wait for it to be enabled again.
+        """
+        if not endpoint.enabled:
+            held_reason = held_reason or "not enabled"
+        existing = self.lanes.get(endpoint.name)
+        if existing is None:
+            if endpoint.enabled:
+                self._add_lane(endpoint, held_reason)
+            return
+        existing.runtime = EndpointRuntime.build(endpoint, held_reason, existing.runtime)
+        existing.wake()
+
+    def remove(self, name: str) -> None:
+        """End a deleted endpoint's lane; its attempts in flight finish on their own."""
+        lane = self.lanes.pop(name, None)
+        if lane is not None:
+            lane.close("deleted")
 
     def _lane_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None and not self.stopping:

@@ -123,6 +123,7 @@ class Lane:
         self.aged = 0  # its attempts in flight moved out of the pool (`Dispatcher`)
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.closed = False  # its endpoint was deleted: claim nothing, give back, end
 
     def observe(self, duration_ms: float) -> None:
         """Note an attempt's duration (whether claiming ahead is worth it, which pool)."""
@@ -141,6 +142,16 @@ class Lane:
 
     def wake(self) -> None:
         self.wakeup.set()
+
+    def close(self, reason: str) -> None:
+        """End the lane (its endpoint was deleted): what it claimed ahead is given back.
+
+        Attempts in flight finish and are recorded as usual; the store decides
+        what the deliveries become.
+        """
+        self.runtime.held_reason = reason
+        self.closed = True
+        self.wake()
 
     async def _sleep(self, seconds: float | None) -> None:
         """Wait for a wake-up, at most `seconds` (None: the idle re-check interval)."""
@@ -264,7 +275,7 @@ class Lane:
 
     async def _run(self) -> None:
         context = self.context
-        while not context.stopping:
+        while not context.stopping and not self.closed:
             self.wakeup.clear()
             runtime = self.runtime
             endpoint = runtime.endpoint

@@ -169,8 +169,9 @@ async def get_event(request: Request, state: RelayState) -> Response:
 
 async def metrics(request: Request, state: RelayState) -> Response:
     """Prometheus text exposition."""
-    names = [e.name for e in state.config.endpoints]
-    text = await state.metrics.render(state.storage, names, state.clock())
+    known = [(e.name, state.registry.source(e.name) or "", e.tenant or "")
+             for e in state.registry]
+    text = await state.metrics.render(state.storage, known, state.clock())
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -31,9 +31,10 @@ from relay.http.admin import admin_routes
 from relay.http.dashboard import dashboard_routes
 from relay.http.ingest import IngestEndpoint
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
-from relay.http.state import RelayState, active_endpoints
+from relay.http.state import RelayState
+from relay.registry import Registry
 from relay.retention import Retention
-from relay.routing import Router
+from relay.secrets_at_rest import SecretBox, key_from_text
 from relay.storage import Storage, create_storage
 
 __all__ = ["create_app"]
@@ -81,6 +82,23 @@ class RelayApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+def secret_box(config: Config) -> SecretBox | None:
+    """What seals API endpoints' secrets: `secrets_key`, else (SQLite) a key file beside it.
+
+    PostgreSQL is shared by replicas on other hosts, so a file on one of them
+    would not do: without `secrets_key` the relay runs, and endpoints made
+    through the API are refused with a message saying so.
+    """
+    if config.secrets_key is not None:
+        return SecretBox(key_from_text(config.secrets_key))
+    path = config.sqlite_path
+    if path is None:
+        log.warning("secrets_key_missing", hint="set secrets_key to manage endpoints through "
+                    "the API on PostgreSQL")
+        return None
+    return SecretBox.from_file(path.with_name(path.name + ".key"))
+
+
 def create_app(
     config: Config,
     *,
@@ -93,7 +111,9 @@ def create_app(
     sender = sender if sender is not None else AiohttpSender.from_config(config)
     dispatcher = Dispatcher(storage, sender, config, clock=clock)
     storage.set_wakeup(dispatcher.notify)  # other relays sharing the store wake our lanes
-    state = RelayState(config, storage, dispatcher, Router(config.endpoints), clock)
+    state = RelayState(config, storage, dispatcher, Registry(config, secret_box(config), clock),
+                       clock)
+    storage.set_endpoint_listener(state.heard_of_change)
     retention = Retention(storage, lambda: state.config.retention_s, clock=clock)
 
     @asynccontextmanager
@@ -103,10 +123,11 @@ def create_app(
             await storage.open()
             purger: asyncio.Task[None] | None = None
             try:
-                await storage.sync_endpoints(active_endpoints(config), clock())
-                await dispatcher.start(await storage.held_endpoints())
+                await state.load_endpoints()
+                await storage.sync_endpoints(state.registry.active(), clock())
+                await dispatcher.start(await storage.held_endpoints(), list(state.registry))
                 purger = asyncio.create_task(retention.run(), name="retention")
-                log.info("relay_started", version=__version__, endpoints=len(config.endpoints),
+                log.info("relay_started", version=__version__, endpoints=len(state.registry),
                          storage=redact_url(config.storage))
                 yield
             finally:

@@ -29,7 +29,7 @@ from relay.http.serialization import (
 )
 from relay.http.state import RelayState
 from relay.models import AttemptResult, DeliveryStatus, NewEvent, new_event_id
-from relay.storage.base import DeliveryFilter
+from relay.storage.base import DeliveryFilter, EndpointStats
 from relay.timefmt import iso
 
 __all__ = [
@@ -53,16 +53,22 @@ TEST_WAIT_MARGIN_S = 5.0  # `test` waits for the endpoint's timeout plus this
 
 
 def configured(state: RelayState, name: str) -> EndpointConfig:
-    """The endpoint an action needs: configured (404 if not) and enabled (409 if not)."""
-    endpoint = state.config.endpoint(name)
+    """The endpoint an action needs: known (404 if not) and enabled (409 if not)."""
+    endpoint = state.registry.get(name)
     if endpoint is None:
-        raise Problem(404, "unknown-endpoint",
-                      f"no endpoint named {name!r} in relay.yaml", endpoint=name)
+        raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
     if not endpoint.enabled:
+        how = ("in relay.yaml; enable it and reload the relay first"
+               if state.registry.source(name) == "config"
+               else f"; enable it first (PATCH /v1/endpoints/{name} {{\"enabled\": true}})")
         raise Problem(409, "endpoint-disabled",
-                      f"endpoint {name!r} has `enabled: false` in relay.yaml; enable it and "
-                      "reload the relay first", endpoint=name)
+                      f"endpoint {name!r} has `enabled: false` {how}", endpoint=name)
     return endpoint
+
+
+def endpoint_answer(state: RelayState, name: str, stats: EndpointStats | None) -> dict[str, Any]:
+    """One endpoint as the API shows it: settings, source, status and counts."""
+    return endpoint_json(name, state.registry.get(name), stats, state.registry.source(name))
 
 
 async def _not_held(state: RelayState, name: str, action: str) -> None:
@@ -75,21 +81,21 @@ async def _not_held(state: RelayState, name: str, action: str) -> None:
 
 
 async def endpoints_data(state: RelayState) -> list[dict[str, Any]]:
-    """Every configured endpoint, then any the store still knows that relay.yaml lost."""
+    """Every endpoint (relay.yaml's, then the API's), then any the store knows that they lost."""
     stats = await state.storage.endpoint_stats()
-    data = [endpoint_json(e.name, e, stats.get(e.name)) for e in state.config.endpoints]
-    configured = {e.name for e in state.config.endpoints}
-    data += [endpoint_json(name, None, s) for name, s in stats.items() if name not in configured]
+    data = [endpoint_answer(state, e.name, stats.get(e.name)) for e in state.registry]
+    data += [endpoint_json(name, None, s) for name, s in stats.items()
+             if state.registry.get(name) is None and not s.deleted]
     return data
 
 
 async def endpoint_data(state: RelayState, name: str) -> dict[str, Any]:
     """One endpoint with its status and counts; 404 when neither config nor store knows it."""
-    endpoint = state.config.endpoint(name)
+    endpoint = state.registry.get(name)
     stats = (await state.storage.endpoint_stats(name)).get(name)
-    if endpoint is None and stats is None:
+    if endpoint is None and (stats is None or stats.deleted):
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
-    return endpoint_json(name, endpoint, stats)
+    return endpoint_answer(state, name, stats)
 
 
 async def pause(state: RelayState, name: str) -> dict[str, Any]:
@@ -100,7 +106,7 @@ async def pause(state: RelayState, name: str) -> dict[str, Any]:
     held = await state.storage.pause_endpoint(name, state.clock())
     state.dispatcher.set_held(name, "paused")
     stats = (await state.storage.endpoint_stats(name)).get(name)
-    return {**endpoint_json(name, state.config.endpoint(name), stats), "held": held}
+    return {**endpoint_answer(state, name, stats), "held": held}
 
 
 async def resume(state: RelayState, name: str) -> dict[str, Any]:
@@ -109,7 +115,7 @@ async def resume(state: RelayState, name: str) -> dict[str, Any]:
     released = await state.storage.resume_endpoint(name, state.clock())
     state.dispatcher.set_held(name, None)  # wakes the lane
     stats = (await state.storage.endpoint_stats(name)).get(name)
-    return {**endpoint_json(name, state.config.endpoint(name), stats), "released": released}
+    return {**endpoint_answer(state, name, stats), "released": released}
 
 
 async def recover(state: RelayState, name: str, since_value: Any) -> dict[str, Any]:
@@ -211,10 +217,10 @@ async def retry(state: RelayState, delivery_id: int) -> dict[str, Any]:
     record = await state.storage.get_delivery(delivery_id)
     if record is None:
         raise Problem(404, "unknown-delivery", f"no delivery {public}")
-    if state.config.endpoint(record.endpoint) is None:
+    if state.registry.get(record.endpoint) is None:
         raise Problem(409, "endpoint-not-configured",
-                      f"{public} is for endpoint {record.endpoint!r}, which is no longer in "
-                      "relay.yaml; nothing would send it", endpoint=record.endpoint)
+                      f"{public} is for endpoint {record.endpoint!r}, which no longer "
+                      "exists; nothing would send it", endpoint=record.endpoint)
     configured(state, record.endpoint)
     await _not_held(state, record.endpoint, f"retry {public}")
     outcome, previous = await state.storage.retry_delivery(delivery_id, state.clock())

@@ -22,6 +22,7 @@ __all__ = [
     "attempt_json",
     "delivery_json",
     "endpoint_json",
+    "endpoint_settings",
     "endpoint_status",
     "event_json",
     "format_delivery_id",
@@ -85,13 +86,14 @@ def attempt_json(attempt: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def endpoint_status(endpoint: EndpointConfig | None,
-                    stats: EndpointStats) -> tuple[str, str | None]:
+def endpoint_status(endpoint: EndpointConfig | None, stats: EndpointStats,
+                    source: str | None = "config") -> tuple[str, str | None]:
     """`ok`, `error`, `paused` or `disabled`, and why when it is not plain."""
     if endpoint is None:
         return "disabled", "not in relay.yaml any more"
     if not endpoint.enabled:
-        return "disabled", "enabled: false in relay.yaml"
+        return "disabled", ("enabled: false in relay.yaml" if source == "config"
+                            else "enabled: false")
     if stats.disabled_reason:
         return "disabled", stats.disabled_reason
     if stats.paused:
@@ -101,17 +103,29 @@ def endpoint_status(endpoint: EndpointConfig | None,
     return "ok", None
 
 
-def endpoint_json(name: str, endpoint: EndpointConfig | None,
-                  stats: EndpointStats | None) -> dict[str, Any]:
+def endpoint_settings(endpoint: EndpointConfig) -> dict[str, Any]:
+    """An endpoint's settings as relay.yaml spells them, secrets left out, credentials masked.
+
+    A header that carries a credential (`Authorization`, `X-Api-Key`...) reads
+    `…`; sending `…` back in a PATCH keeps the stored value.
+    """
+    settings = endpoint.model_dump(mode="json", by_alias=True)
+    settings["headers"] = _mask_headers(settings["headers"])
+    return settings
+
+
+def endpoint_json(name: str, endpoint: EndpointConfig | None, stats: EndpointStats | None,
+                  source: str | None = "config") -> dict[str, Any]:
     stats = stats or EndpointStats(name, {s.value: 0 for s in DeliveryStatus})
-    status, reason = endpoint_status(endpoint, stats)
+    status, reason = endpoint_status(endpoint, stats, source)
+    settings: dict[str, Any] = ({"url": None, "events": [], "signature": None,
+                                 "ordering": None} if endpoint is None
+                                else endpoint_settings(endpoint))
     return {
         "name": name,
+        "source": source if endpoint is not None else None,
         "configured": endpoint is not None,
-        "url": endpoint.url if endpoint else None,
-        "events": list(endpoint.events) if endpoint else [],
-        "signature": endpoint.signature if endpoint else None,
-        "ordering": endpoint.ordering if endpoint else None,
+        **{key: value for key, value in settings.items() if key != "name"},
         "status": status,
         "status_reason": reason,
         "paused": stats.paused,

@@ -1,29 +1,49 @@
-"""`RelayState`: what every route and the lifespan share, and the SIGHUP reload.
+"""`RelayState`: what every route and the lifespan share, and how endpoints change at run time.
 
 Kept apart from the app that builds it (`relay.http.app`) so that the routes
 (`ingest`, `admin`, the dashboard) can import it without importing the app,
 which imports them: the HTTP package has no import cycle.
+
+Endpoints change in three ways, all applied here to the same three places
+(the registry, the router and the dispatcher's lanes, then the store's held
+deliveries): a SIGHUP reload of relay.yaml, an API call on this relay, and
+an API call on another replica that this one hears of (PostgreSQL).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import structlog
 
 from relay.config import Config, load_config
 from relay.delivery.dispatcher import Dispatcher
-from relay.exceptions import ConfigError
+from relay.exceptions import ConfigError, StorageError
 from relay.http.auth import HostRule
 from relay.metrics import RelayMetrics
+from relay.registry import ApiEndpoint, Registry
 from relay.routing import Router
 from relay.storage import Storage
 
-__all__ = ["RelayState", "active_endpoints", "host_rule"]
+__all__ = ["RelayState", "ReloadOutcome", "host_rule"]
 
 log = structlog.get_logger("relay")
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadOutcome:
+    """The last SIGHUP reload: when, and the errors of a rejected file (empty if applied)."""
+
+    at: float
+    errors: tuple[str, ...] = ()
+
+    @property
+    def applied(self) -> bool:
+        return not self.errors
 
 
 @dataclass
@@ -33,49 +53,142 @@ class RelayState:
     config: Config
     storage: Storage
     dispatcher: Dispatcher
-    router: Router
+    registry: Registry
     clock: Callable[[], float] = field(default=time.time)
     started_at: float = field(default_factory=time.time)
     metrics: RelayMetrics = field(default_factory=RelayMetrics)
     host_rule: HostRule = field(init=False)
+    router: Router = field(init=False)
+    last_reload: ReloadOutcome | None = None
+    _expiry: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.host_rule = host_rule(self.config)
+        self.router = Router(self.registry)
+
+    # -- start and reload ----------------------------------------------------------------
+
+    async def load_endpoints(self) -> None:
+        """Read the API's endpoints from the store (at start): before any lane runs."""
+        self.registry.load(await self.storage.api_endpoints())
+        self.router = Router(self.registry)
+        self._schedule_expiry()
 
     async def reload(self) -> bool:
         """Re-read relay.yaml (SIGHUP); keep the running config if the new one is invalid.
 
         In-flight attempts finish with the config they started with; new attempts
         use the new endpoints, secrets and limits. `listen` and `storage` need a
-        restart, so changes to them are reported and ignored.
+        restart, so changes to them are reported and ignored. The outcome is
+        kept in `last_reload` for /readyz, the dashboard and `relay reload`.
         """
         if self.config.source is None:
             log.error("reload_rejected", reason="the config was not loaded from a file")
+            self.last_reload = ReloadOutcome(self.clock(), ("the config was not loaded from "
+                                                            "a file",))
             return False
         try:
             new = load_config(self.config.source)
         except ConfigError as exc:
             log.error("reload_rejected", path=str(self.config.source), errors=exc.errors)
+            self.last_reload = ReloadOutcome(self.clock(), tuple(exc.errors))
+            self.metrics.reloads.labels("rejected").inc()
+            self.metrics.config_rejected.set(1)
             return False
         old = self.config
-        fixed = {"listen": old.listen, "storage": old.storage}
+        fixed = {"listen": old.listen, "storage": old.storage, "secrets_key": old.secrets_key}
         ignored = [key for key, value in fixed.items() if getattr(new, key) != value]
         if ignored:
             log.warning("reload_needs_restart", keys=ignored)
         self.config = new.model_copy(update=fixed)
         self.host_rule = host_rule(self.config)
-        self.router = Router(self.config.endpoints)
-        await self.storage.sync_endpoints(active_endpoints(self.config), self.clock())
-        self.dispatcher.reload(self.config, await self.storage.held_endpoints())
-        log.info("config_reloaded", path=str(self.config.source),
-                 endpoints=len(self.config.endpoints))
+        self.registry = self.registry.with_config(self.config)
+        self.router = Router(self.registry)
+        await self.storage.sync_endpoints(self.registry.active(), self.clock())
+        self.dispatcher.reload(self.config, await self.storage.held_endpoints(),
+                               list(self.registry))
+        self.last_reload = ReloadOutcome(self.clock())
+        self.metrics.reloads.labels("applied").inc()
+        self.metrics.config_rejected.set(0)
+        log.info("config_reloaded", path=str(self.config.source), endpoints=len(self.registry))
         return True
+
+    # -- endpoints changed at run time ---------------------------------------------------
+
+    async def endpoint_changed(self, endpoint: ApiEndpoint) -> None:
+        """An API endpoint was created or changed here: route and deliver by it now."""
+        self.registry.put(endpoint)
+        await self._apply([endpoint.row.name])
+
+    async def endpoint_deleted(self, name: str) -> None:
+        """An API endpoint was deleted here: no routing to it, its lane ends."""
+        self.registry.drop(name)
+        self.router.remove(name)
+        self.dispatcher.remove(name)
+        self._schedule_expiry()
+
+    def heard_of_change(self, name: str) -> None:
+        """Another replica changed an API endpoint (NOTIFY): load that one from the store."""
+        task = asyncio.get_running_loop().create_task(self._refresh(name),
+                                                      name=f"endpoint-refresh:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh(self, name: str) -> None:
+        try:
+            row = await self.storage.api_endpoint(name)
+        except StorageError as exc:
+            log.warning("endpoint_refresh_failed", endpoint=name, error=str(exc))
+            return
+        if row is None:
+            if self.registry.api(name) is not None:
+                await self.endpoint_deleted(name)
+            return
+        current = self.registry.api(name)
+        if current is not None and current.row == row:
+            return  # our own change, heard back
+        resolved = self.registry.resolve(row)
+        if resolved is None:
+            await self.endpoint_deleted(name)  # unreadable here: logged by resolve
+            return
+        await self.endpoint_changed(resolved)
+
+    async def _apply(self, names: Iterable[str]) -> None:
+        names = list(names)
+        held = await self.storage.held_endpoints()
+        for name in names:
+            endpoint = self.registry.get(name)
+            if endpoint is None:
+                self.router.remove(name)
+                continue
+            self.router.upsert(endpoint)
+            self.dispatcher.upsert(endpoint, held.get(name))
+        await self.storage.sync_endpoints(self.registry.active(), self.clock(), only=names)
+        self._schedule_expiry()
+
+    def _schedule_expiry(self) -> None:
+        """Rebuild the endpoints whose rotated-out secret expires, when it does."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        when = self.registry.next_expiry(self.clock())
+        if when is None:
+            return
+        with contextlib.suppress(RuntimeError):  # no loop: nothing runs yet to expire
+            loop = asyncio.get_running_loop()
+            self._expiry = loop.call_later(max(when - self.clock(), 0.0) + 0.01,
+                                           self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        rows = [a.row for name in [e.name for e in self.registry]
+                if (a := self.registry.api(name)) is not None]
+        changed = self.registry.load(rows)
+        task = asyncio.get_running_loop().create_task(self._apply(changed), name="secret-expiry")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 def host_rule(config: Config) -> HostRule:
     return HostRule(config.listen_host, config.listen_port, config.admin.allowed_hosts)
-
-
-def active_endpoints(config: Config) -> list[str]:
-    """The endpoints deliveries may go to: configured and enabled."""
-    return [e.name for e in config.endpoints if e.enabled]

@@ -28,6 +28,7 @@ from relay.models import (
 )
 
 __all__ = [
+    "CreateOutcome",
     "DeliveryFilter",
     "DeliveryRecord",
     "EndpointStats",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 RetryOutcome = Literal["queued", "in_flight", "not_found"]
+CreateOutcome = Literal["created", "exists", "limit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class DeliveryRecord:
     last_attempt_at: float | None
     last_status_code: int | None
     last_error: str | None
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class DeliveryFilter:
     endpoint: str | None = None
     status: DeliveryStatus | None = None
     event_type: str | None = None
+    tenant: str | None = None
     since: float | None = None
     until: float | None = None
     before_id: int | None = None
@@ -86,6 +90,7 @@ class EventRecord:
     body: bytes
     received_at: float
     delivery_count: int
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class EndpointStats:
     last_success_at: float | None = None
     next_retry_at: float | None = None  # earliest scheduled retry
     last_error: str | None = None  # while failing: the error of its newest failing delivery
+    deleted: bool = False  # an API endpoint that was deleted: only its log is left
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +212,14 @@ class Storage(ABC):
         """
 
     @abstractmethod
-    async def sync_endpoints(self, active: Sequence[str], now: float) -> None:
+    async def sync_endpoints(self, active: Sequence[str], now: float,
+                             only: Sequence[str] | None = None) -> None:
         """Match the stored deliveries to the endpoints the config now has.
 
         Waiting deliveries of endpoints not in `active` (removed from relay.yaml
         or `enabled: false`) become `held`, never dropped; held deliveries of an
         active endpoint that is neither paused nor disabled are due again.
+        With `only`, just those endpoints are looked at (one API endpoint changed).
         """
 
     @abstractmethod
@@ -313,3 +321,43 @@ class Storage(ABC):
     @abstractmethod
     async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
         """Delete up to `limit` events received before `cutoff` that had no delivery."""
+
+    # -- endpoints made through the API ----------------------------------------------------
+
+    def set_endpoint_listener(self, callback: Callable[[str], None]) -> None:  # noqa: B027
+        """Call `callback(name)` when another process created, changed or deleted an endpoint.
+
+        A store several relays share announces each change (PostgreSQL:
+        NOTIFY), so every replica applies it within a moment; a store only
+        this process writes has nothing to announce. Set before `open()`.
+        """
+
+    @abstractmethod
+    async def create_endpoint(self, row: StoredEndpoint,
+                              per_tenant: int | None = None) -> CreateOutcome:
+        """Store a new API endpoint: `created`, or `exists` (its name is taken), or `limit`.
+
+        `limit` when `per_tenant` is set and the row's tenant already has that
+        many. Atomic against concurrent creates of the same name or tenant. A
+        name used by a deleted endpoint starts afresh: no state, no health.
+        """
+
+    @abstractmethod
+    async def update_endpoint(self, row: StoredEndpoint) -> bool:
+        """Replace an API endpoint's stored fields and secrets; False when it does not exist."""
+
+    @abstractmethod
+    async def delete_endpoint(self, name: str, now: float) -> int | None:
+        """Delete an API endpoint and cancel its waiting deliveries; how many, or None if unknown.
+
+        Deliveries of it in flight are left to finish: when they end, or are given
+        back unattempted, they become `cancelled` too, never due again.
+        """
+
+    @abstractmethod
+    async def api_endpoints(self) -> list[StoredEndpoint]:
+        """Every API endpoint, by name."""
+
+    @abstractmethod
+    async def api_endpoint(self, name: str) -> StoredEndpoint | None:
+        """One API endpoint, or None."""

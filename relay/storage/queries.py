@@ -21,6 +21,7 @@ __all__ = [
     "COMMIT_SKEW_S",
     "DELIVERY_COLUMNS",
     "EVENT_COLUMNS",
+    "HELD_STATUS",
     "MAX_ID",
     "QUEUED_STATUSES",
     "READYZ_ROW",
@@ -42,7 +43,7 @@ UNFINISHED = "('pending', 'scheduled', 'delivering')"
 QUEUED_STATUSES = ("pending", "scheduled", "delivering", "held")
 DELIVERY_COLUMNS = (
     "id, event_id, event_type, endpoint, status, attempts, next_attempt_at, created_at, "
-    "updated_at, last_attempt_at, last_status_code, last_error"
+    "updated_at, last_attempt_at, last_status_code, last_error, tenant"
 )
 READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
 MAX_ID = 2**63 - 1
@@ -52,16 +53,22 @@ MAX_ID = 2**63 - 1
 # becomes: held if its endpoint is paused or disabled meanwhile, else due again
 # as it was (a retry stays one).
 RELEASED_STATUS = (
-    "CASE WHEN EXISTS (SELECT 1 FROM endpoint_state s WHERE s.name = deliveries.endpoint "
-    "AND (s.paused = 1 OR s.disabled_reason IS NOT NULL)) THEN 'held' "
-    "WHEN attempts > 0 THEN 'scheduled' ELSE 'pending' END"
+    "COALESCE((SELECT CASE WHEN s.deleted = 1 THEN 'cancelled' "
+    "WHEN s.paused = 1 OR s.disabled_reason IS NOT NULL THEN 'held' END "
+    "FROM endpoint_state s WHERE s.name = deliveries.endpoint), "
+    "CASE WHEN attempts > 0 THEN 'scheduled' ELSE 'pending' END)"
+)
+# What a claim given back as held becomes: cancelled if its endpoint was deleted.
+HELD_STATUS = (
+    "COALESCE((SELECT 'cancelled' FROM endpoint_state s WHERE s.name = deliveries.endpoint "
+    "AND s.deleted = 1), 'held')"
 )
 
 
 ATTEMPT_COLUMNS = (
     "attempt, started_at, duration_ms, status_code, response_body, error, request_headers"
 )
-EVENT_COLUMNS = "id, type, body, received_at, delivery_count"
+EVENT_COLUMNS = "id, type, body, received_at, delivery_count, tenant"
 
 
 def attempt_record(row: Any) -> AttemptRecord:
@@ -75,7 +82,7 @@ def attempt_record(row: Any) -> AttemptRecord:
 
 def event_record(row: Any) -> EventRecord:
     """An `EventRecord` from a row selected with `EVENT_COLUMNS`."""
-    return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4])
+    return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4], row[5])
 
 
 def delivery_record(row: Any) -> DeliveryRecord:
@@ -84,7 +91,7 @@ def delivery_record(row: Any) -> DeliveryRecord:
         id=row[0], event_id=row[1], event_type=row[2], endpoint=row[3],
         status=DeliveryStatus(row[4]), attempts=row[5], next_attempt_at=row[6],
         created_at=row[7], updated_at=row[8], last_attempt_at=row[9],
-        last_status_code=row[10], last_error=row[11],
+        last_status_code=row[10], last_error=row[11], tenant=row[12],
     )
 
 
@@ -111,7 +118,7 @@ def delivery_list_query(
         terms.append(term.replace("?", placeholder(len(params))))
 
     for column, value in (("endpoint", where.endpoint), ("status", where.status),
-                          ("event_type", where.event_type)):
+                          ("event_type", where.event_type), ("tenant", where.tenant)):
         if value is not None:
             add(f"{column} = ?", str(value))
     bounds: tuple[tuple[str, float | None], ...] = (
@@ -134,7 +141,7 @@ Fetch = Callable[[str, list[Any]], Awaitable[list[Any]]]
 
 _STATE_SQL = (
     "SELECT name, paused, disabled_reason, disabled_at, failing_since, last_attempt_at, "
-    "last_success_at FROM endpoint_state"
+    "last_success_at, deleted FROM endpoint_state"
 )
 
 
@@ -177,7 +184,7 @@ async def endpoint_stats(fetch: Fetch, name: str | None = None) -> dict[str, End
             **({} if row is None else {
                 "paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
                 "failing_since": row[4], "last_attempt_at": row[5],
-                "last_success_at": row[6],
+                "last_success_at": row[6], "deleted": bool(row[7]),
             }),
         )
     return result

@@ -140,4 +140,4 @@ def test_the_lanes_keep_their_partial_indexes(db: sqlite3.Connection, sql: str,
 def test_the_migrations_are_recorded(db: sqlite3.Connection) -> None:
     """Each schema file is applied once, in order."""
     versions = [row[0] for row in db.execute("SELECT version FROM schema_version ORDER BY 1")]
-    assert versions == [1, 2, 3]
+    assert versions == [1, 2, 3, 4]

@@ -30,7 +30,8 @@ from relay.models import (
     IngestOutcome,
     NewEvent,
 )
-from relay.storage.base import DeliveryFilter, DeliveryRecord, Storage, disable_after_reason
+from relay.storage.base import DeliveryFilter, DeliveryRecord, Storage
+from relay.storage.health import disable_after_reason
 
 __all__ = ["T0", "StorageContract"]
 
@@ -776,7 +777,7 @@ class StorageContract:
         stats = await store.endpoint_stats("a")
         assert list(stats) == ["a"]
         assert stats["a"].counts == {"pending": 1, "delivering": 1, "scheduled": 1,
-                                     "delivered": 1, "failed": 0, "held": 0}
+                                     "delivered": 1, "failed": 0, "held": 0, "cancelled": 0}
         assert not stats["a"].paused and stats["a"].disabled_reason is None
         assert busy.endpoint == "a"
         assert await store.endpoint_stats("unknown") == {}

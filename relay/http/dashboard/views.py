@@ -402,7 +402,7 @@ class Dashboard:
     async def deliveries_page(self, request: Request, ctx: Ctx) -> Response:
         """The whole delivery log, filterable by endpoint, status and event type."""
         listing = await self._listing(request, ctx, endpoint=None)
-        names = [e.name for e in ctx.state.config.endpoints]
+        names = [e.name for e in ctx.state.registry]
         return self.render(request, ctx, "deliveries.html", {
             "section": "deliveries", "endpoint_names": names, **listing,
         }, 400 if listing["error"] else 200)

@@ -29,10 +29,13 @@ from typing import Any
 import asyncpg
 import structlog
 
-__all__ = ["NOTIFY_CHUNK", "WakeupListener", "payloads"]
+__all__ = ["ENDPOINT_CHANGED", "NOTIFY_CHUNK", "WakeupListener", "payloads"]
 
 log = structlog.get_logger("relay.storage")
 
+# A notification's name for "the API endpoint `name` changed": `@name` (`@` is in no
+# endpoint name, so it cannot be mistaken for an endpoint with work due).
+ENDPOINT_CHANGED = "@"
 NOTIFY_CHUNK = 7000  # bytes of names per notification (PostgreSQL's limit is 8000)
 PING_INTERVAL_S = 15.0  # a silent connection is checked this often (half-open TCP)
 MAX_BACKOFF_S = 30.0

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from relay.models import AttemptRecord, DeliveryStatus
+from relay.models import FINAL_STATUSES, FINISHED_SQL, AttemptRecord, DeliveryStatus
 from relay.storage.base import (
     DeliveryFilter,
     DeliveryRecord,
@@ -242,13 +242,13 @@ class OperationsMixin:
             if not rows:
                 return PurgeResult(last_id=after_id, done=True)
             doomed = [(row[0], row[1]) for row in rows
-                      if row[2] in ("delivered", "failed") and row[3] < cutoff]
+                      if row[2] in FINAL_STATUSES and row[3] < cutoff]
             attempts = events = deleted = 0
             if doomed:
                 # Re-checked: another relay may have requeued one since the read above.
                 gone = await conn.fetch(
-                    "DELETE FROM deliveries WHERE id = ANY($1::int8[]) "
-                    "AND status IN ('delivered', 'failed') RETURNING id",
+                    "DELETE FROM deliveries WHERE id = ANY($1::int8[]) "  # noqa: S608
+                    f"AND status IN {FINISHED_SQL} RETURNING id",
                     [d for d, _ in doomed])
                 deleted = len(gone)
                 attempts = _rowcount(await conn.execute(

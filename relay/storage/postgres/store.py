@@ -60,11 +60,12 @@ from relay.models import (
 from relay.storage.base import Storage
 from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.postgres.batching import GroupCommit, IngestJob, Job, RecordJob
+from relay.storage.postgres.endpoints import EndpointsMixin
 from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
-from relay.storage.postgres.listener import WakeupListener, payloads
+from relay.storage.postgres.listener import ENDPOINT_CHANGED, WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
-from relay.storage.queries import RELEASED_STATUS, sort_out_job
+from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, sort_out_job
 
 __all__ = ["PostgresStorage"]
 
@@ -92,12 +93,15 @@ WITH attempt AS (
     SELECT * FROM unnest($1::int8[], $2::int4[], $3::float8[], $4::float8[], $5::int4[],
                          $6::bytea[], $7::text[], $8::text[])
 ), held AS (
-    SELECT name FROM endpoint_state WHERE name = ANY($9::text[])
-    AND (paused = 1 OR disabled_reason IS NOT NULL)
+    SELECT name, deleted FROM endpoint_state WHERE name = ANY($9::text[])
+    AND (paused = 1 OR disabled_reason IS NOT NULL OR deleted = 1)
 ), moved AS (
     UPDATE deliveries d SET
-        status = CASE WHEN u.status IN ('pending', 'scheduled')
-                      AND d.endpoint IN (SELECT name FROM held) THEN 'held' ELSE u.status END,
+        status = CASE WHEN u.status NOT IN ('pending', 'scheduled') THEN u.status
+                      WHEN d.endpoint IN (SELECT name FROM held WHERE deleted = 1)
+                      THEN 'cancelled'
+                      WHEN d.endpoint IN (SELECT name FROM held) THEN 'held'
+                      ELSE u.status END,
         attempts = d.attempts + u.counted, next_attempt_at = u.next_at, lease_until = NULL,
         lease_owner = NULL, updated_at = u.finished, last_attempt_at = u.started,
         last_status_code = u.code, last_error = u.error
@@ -117,7 +121,7 @@ class _Raced(Exception):
     """Another relay committed one of this round's event ids first: run the round again."""
 
 
-class PostgresStorage(OperationsMixin, Storage):
+class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
     """The scale-out backend; see the module docstring for how relays share it."""
 
     leases_count_as_in_flight = True  # max_in_flight holds across relays
@@ -139,6 +143,7 @@ class PostgresStorage(OperationsMixin, Storage):
         self._records = GroupCommit(lambda jobs: self._run_round(jobs), rounds, "pg-record")
         self._listener: WakeupListener | None = None
         self._wakeup: Callable[[Iterable[str]], None] | None = None
+        self._endpoint_changed: Callable[[str], None] | None = None
         self._blocked_until: dict[str, float] = {}  # endpoint -> when a limit may allow a claim
         self._known: set[str] = set()  # endpoints this relay's lanes asked about
         self._notified_at: dict[str, float] = {}  # endpoint -> last ingest NOTIFY (monotonic)
@@ -147,6 +152,9 @@ class PostgresStorage(OperationsMixin, Storage):
 
     def set_wakeup(self, callback: Callable[[Iterable[str]], None]) -> None:
         self._wakeup = callback
+
+    def set_endpoint_listener(self, callback: Callable[[str], None]) -> None:
+        self._endpoint_changed = callback
 
     async def open(self) -> None:
         settings = {"application_name": _APPLICATION_NAME}
@@ -190,9 +198,16 @@ class PostgresStorage(OperationsMixin, Storage):
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pool.terminate()
 
-    def _notified(self, endpoints: Iterable[str]) -> None:
-        if self._wakeup is not None:
-            self._wakeup(list(endpoints))
+    def _notified(self, names: Iterable[str]) -> None:
+        """A notification: endpoints with work due, and `@name` for a changed API endpoint."""
+        due = []
+        for name in names:
+            if not name.startswith(ENDPOINT_CHANGED):
+                due.append(name)
+            elif self._endpoint_changed is not None:
+                self._endpoint_changed(name[len(ENDPOINT_CHANGED):])
+        if due and self._wakeup is not None:
+            self._wakeup(due)
 
     @property
     def listening(self) -> bool:
@@ -260,6 +275,11 @@ class PostgresStorage(OperationsMixin, Storage):
     async def _held_names(conn: asyncpg.Connection) -> set[str]:
         rows = await conn.fetch(
             "SELECT name FROM endpoint_state WHERE paused = 1 OR disabled_reason IS NOT NULL")
+        return {row[0] for row in rows}
+
+    @staticmethod
+    async def _deleted_names(conn: asyncpg.Connection) -> set[str]:
+        rows = await conn.fetch("SELECT name FROM endpoint_state WHERE deleted = 1")
         return {row[0] for row in rows}
 
     # -- group commit ------------------------------------------------------------------
@@ -340,6 +360,7 @@ class PostgresStorage(OperationsMixin, Storage):
             conn, {name for job in jobs for e in job.events for name in e.endpoints},
             exclusive=False)
         held = await self._held_names(conn)
+        deleted = await self._deleted_names(conn)
         new_events: list[NewEvent] = []
         outcomes: list[list[IngestOutcome]] = []
         for job in jobs:
@@ -350,11 +371,12 @@ class PostgresStorage(OperationsMixin, Storage):
             return outcomes
         by_id = sorted(new_events, key=lambda e: e.id)
         inserted = await conn.fetch(
-            "INSERT INTO events (id, type, body, received_at, delivery_count) "
+            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant) "
             "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], "
-            "$5::int4[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
+            "$5::int4[], $6::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
             [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
             [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
+            [e.tenant for e in by_id],
         )
         if len(inserted) != len(by_id):
             raise _Raced
@@ -362,15 +384,17 @@ class PostgresStorage(OperationsMixin, Storage):
         if rows:
             await conn.execute(
                 "INSERT INTO deliveries (event_id, endpoint, event_type, status, "
-                "next_attempt_at, created_at, updated_at) "
-                "SELECT u.event_id, u.endpoint, u.event_type, u.status, u.at, u.at, u.at "
-                "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[]) "
-                "WITH ORDINALITY AS u(event_id, endpoint, event_type, status, at, n) "
+                "next_attempt_at, created_at, updated_at, tenant) "
+                "SELECT u.event_id, u.endpoint, u.event_type, u.status, u.at, u.at, u.at, "
+                "u.tenant FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+                "$5::float8[], $6::text[]) "
+                "WITH ORDINALITY AS u(event_id, endpoint, event_type, status, at, tenant, n) "
                 "ORDER BY u.n",
                 [e.id for e, _ in rows], [name for _, name in rows], [e.type for e, _ in rows],
-                [DeliveryStatus.HELD.value if name in held else DeliveryStatus.PENDING.value
-                 for _, name in rows],
-                [e.received_at for e, _ in rows],
+                [DeliveryStatus.CANCELLED.value if name in deleted
+                 else DeliveryStatus.HELD.value if name in held
+                 else DeliveryStatus.PENDING.value for _, name in rows],
+                [e.received_at for e, _ in rows], [e.tenant for e, _ in rows],
             )
             notices.update(self._due_notices({name for _, name in rows if name not in held}))
             await self._notify(conn, notices)  # marked as sent once the round commits
@@ -522,7 +546,7 @@ class PostgresStorage(OperationsMixin, Storage):
                       hold: bool = False) -> None:
         if not claims:
             return
-        status = "'held'" if hold else RELEASED_STATUS
+        status = HELD_STATUS if hold else RELEASED_STATUS
 
         async def run(conn: asyncpg.Connection) -> None:
             rows = await conn.fetch(
@@ -570,14 +594,23 @@ class PostgresStorage(OperationsMixin, Storage):
 
         return await self._write(run)
 
-    async def sync_endpoints(self, active: Sequence[str], now: float) -> None:
+    async def sync_endpoints(self, active: Sequence[str], now: float,
+                             only: Sequence[str] | None = None) -> None:
         async def run(conn: asyncpg.Connection) -> None:
-            await conn.execute(
-                "UPDATE deliveries SET status = 'held', updated_at = $1 "
-                "WHERE status IN ('pending', 'scheduled') AND endpoint <> ALL($2::text[])",
-                now, list(active))
+            on = list(active)
+            if only is None:
+                await conn.execute(
+                    "UPDATE deliveries SET status = 'held', updated_at = $1 "
+                    "WHERE status IN ('pending', 'scheduled') AND endpoint <> ALL($2::text[])",
+                    now, on)
+            else:
+                await conn.execute(
+                    "UPDATE deliveries SET status = 'held', updated_at = $1 "
+                    "WHERE status IN ('pending', 'scheduled') AND endpoint = ANY($2::text[])",
+                    now, [name for name in only if name not in set(on)])
+                on = [name for name in only if name in set(on)]
             held = await self._held_names(conn)
-            released = [name for name in active if name not in held]
+            released = [name for name in on if name not in held]
             rows = await conn.fetch(
                 "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'scheduled' "
                 "ELSE 'pending' END, updated_at = $1 WHERE endpoint = ANY($2::text[]) "

@@ -32,7 +32,8 @@ ClaimRow = tuple[int, str, str, str, bytes, int, float]  # the fields of a Claim
 # tuples of their fields, which pickle at C speed (a slots dataclass goes
 # through Python-level __getstate__/__setstate__); the other end rebuilds them
 # positionally.
-event_fields = operator.attrgetter("id", "type", "body", "endpoints", "received_at", "keyed")
+event_fields = operator.attrgetter("id", "type", "body", "endpoints", "received_at", "keyed",
+                                   "tenant")
 result_fields = operator.attrgetter(
     "delivery_id", "endpoint", "attempt", "started_at", "duration_ms", "status_code",
     "response_body", "error", "request_headers", "new_status", "next_attempt_at", "counts",

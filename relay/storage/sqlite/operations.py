@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections.abc import Sequence
+from dataclasses import astuple
 from typing import Any, ParamSpec, TypeVar
 
 from relay.models import AttemptRecord, DeliveryStatus
 from relay.storage.base import (
+    CreateOutcome,
     DeliveryFilter,
     DeliveryRecord,
     EndpointStats,
@@ -23,6 +25,7 @@ from relay.storage.base import (
     PurgeResult,
     QueueStats,
     RetryOutcome,
+    StoredEndpoint,
 )
 from relay.storage.queries import (
     ATTEMPT_COLUMNS,
@@ -37,13 +40,17 @@ from relay.storage.queries import (
     endpoint_stats,
     event_record,
 )
+from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS
 from relay.storage.sqlite.ops import (
+    CREATE_ENDPOINT,
+    DELETE_ENDPOINT,
     PAUSE_ENDPOINT,
     PURGE_FINISHED,
     PURGE_UNROUTED_EVENTS,
     RECOVER_FAILED,
     RESUME_ENDPOINT,
     RETRY_DELIVERY,
+    UPDATE_ENDPOINT,
     Op,
 )
 from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
@@ -169,3 +176,26 @@ class OperationsMixin:
 
     async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
         return await self._write(PURGE_UNROUTED_EVENTS, cutoff, limit)
+
+    # -- endpoints made through the API
+
+    async def create_endpoint(self, row: StoredEndpoint,
+                              per_tenant: int | None = None) -> CreateOutcome:
+        return await self._write(CREATE_ENDPOINT, astuple(row), per_tenant)
+
+    async def update_endpoint(self, row: StoredEndpoint) -> bool:
+        return await self._write(UPDATE_ENDPOINT, astuple(row))
+
+    async def delete_endpoint(self, name: str, now: float) -> int | None:
+        return await self._write(DELETE_ENDPOINT, name, now)
+
+    async def api_endpoints(self) -> list[StoredEndpoint]:
+        rows = await self._query(
+            f"SELECT {ENDPOINT_COLUMNS} FROM api_endpoints ORDER BY name")  # noqa: S608
+        return [StoredEndpoint(*row) for row in rows]
+
+    async def api_endpoint(self, name: str) -> StoredEndpoint | None:
+        rows = await self._query(
+            f"SELECT {ENDPOINT_COLUMNS} FROM api_endpoints WHERE name = ?",  # noqa: S608
+            (name,))
+        return StoredEndpoint(*rows[0]) if rows else None

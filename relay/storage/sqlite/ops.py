@@ -24,10 +24,29 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 from relay.storage.sqlite.writes import WriteOps
 
 __all__ = [
-    "BATCHED", "CHECK_WRITABLE", "CLAIM", "INGEST", "OPS", "PAUSE_ENDPOINT",
-    "PURGE_FINISHED", "PURGE_UNROUTED_EVENTS", "REAP_EXPIRED_LEASES", "RECORD",
-    "RECOVER_FAILED", "RECOVER_INTERRUPTED", "RELEASE", "RESUME_ENDPOINT", "RETRY_DELIVERY",
-    "SINGLES", "SYNC_ENDPOINTS", "Batched", "Op", "Single",
+    "BATCHED",
+    "CHECK_WRITABLE",
+    "CLAIM",
+    "CREATE_ENDPOINT",
+    "DELETE_ENDPOINT",
+    "INGEST",
+    "OPS",
+    "PAUSE_ENDPOINT",
+    "PURGE_FINISHED",
+    "PURGE_UNROUTED_EVENTS",
+    "REAP_EXPIRED_LEASES",
+    "RECORD",
+    "RECOVER_FAILED",
+    "RECOVER_INTERRUPTED",
+    "RELEASE",
+    "RESUME_ENDPOINT",
+    "RETRY_DELIVERY",
+    "SINGLES",
+    "SYNC_ENDPOINTS",
+    "UPDATE_ENDPOINT",
+    "Batched",
+    "Op",
+    "Single",
 ]
 
 P = ParamSpec("P")
@@ -86,6 +105,9 @@ RECOVER_FAILED = Single(WriteOps.recover_failed, durable=True)
 RETRY_DELIVERY = Single(WriteOps.retry_delivery, durable=True)
 PURGE_FINISHED = Single(WriteOps.purge_finished, durable=True)
 PURGE_UNROUTED_EVENTS = Single(WriteOps.purge_unrouted_events, durable=True)
+CREATE_ENDPOINT = Single(WriteOps.create_endpoint, durable=True)
+UPDATE_ENDPOINT = Single(WriteOps.update_endpoint, durable=True)
+DELETE_ENDPOINT = Single(WriteOps.delete_endpoint, durable=True)
 
 # Made first in each round, in this order, before the single writes.
 BATCHED: tuple[Batched[Any, Any], ...] = (INGEST, RECORD)
@@ -93,7 +115,7 @@ BATCHED: tuple[Batched[Any, Any], ...] = (INGEST, RECORD)
 SINGLES: dict[str, Single[..., Any]] = {op.name: op for op in (
     CLAIM, RELEASE, RECOVER_INTERRUPTED, REAP_EXPIRED_LEASES, SYNC_ENDPOINTS, CHECK_WRITABLE,
     PAUSE_ENDPOINT, RESUME_ENDPOINT, RECOVER_FAILED, RETRY_DELIVERY, PURGE_FINISHED,
-    PURGE_UNROUTED_EVENTS,
+    PURGE_UNROUTED_EVENTS, CREATE_ENDPOINT, UPDATE_ENDPOINT, DELETE_ENDPOINT,
 )}
 OPS: dict[str, Single[..., Any] | Batched[Any, Any]] = {
     **{op.name: op for op in BATCHED}, **SINGLES,

@@ -353,8 +353,9 @@ class SQLiteStorage(OperationsMixin, Storage):
     async def reap_expired_leases(self, now: float) -> int:
         return await self._write(REAP_EXPIRED_LEASES, now)
 
-    async def sync_endpoints(self, active: Sequence[str], now: float) -> None:
-        await self._write(SYNC_ENDPOINTS, list(active), now)
+    async def sync_endpoints(self, active: Sequence[str], now: float,
+                             only: Sequence[str] | None = None) -> None:
+        await self._write(SYNC_ENDPOINTS, list(active), now, None if only is None else list(only))
 
     async def held_endpoints(self) -> dict[str, str]:
         try:

@@ -12,10 +12,17 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from relay.models import WAITING_STATUSES, AttemptResult, DeliveryStatus, NewEvent
+from relay.models import (
+    FINAL_STATUSES,
+    WAITING_STATUSES,
+    AttemptResult,
+    DeliveryStatus,
+    NewEvent,
+)
 from relay.storage.base import PurgeResult, RetryOutcome
 from relay.storage.health import Health, endpoints_to_disable, latest_attempts
-from relay.storage.queries import COMMIT_SKEW_S, RELEASED_STATUS, sort_out_job
+from relay.storage.queries import COMMIT_SKEW_S, HELD_STATUS, RELEASED_STATUS, sort_out_job
+from relay.storage.sqlite.endpoint_writes import EndpointWrites
 from relay.storage.sqlite.frames import (
     ClaimRow,
     EventFields,
@@ -54,7 +61,15 @@ def _insert_rows(db: sqlite3.Connection, into: str, rows: Sequence[Sequence[Any]
     return last
 
 
-class WriteOps:
+def _waiting_as(status: DeliveryStatus, held: bool, deleted: bool) -> DeliveryStatus:
+    """What an attempt's new state is stored as: a wait of a held endpoint is held, of a
+    deleted one cancelled."""
+    if status not in WAITING_STATUSES or not (held or deleted):
+        return status
+    return DeliveryStatus.CANCELLED if deleted else DeliveryStatus.HELD
+
+
+class WriteOps(EndpointWrites):
     """Every write of the SQLite backend, on the writer process's connection."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
@@ -63,10 +78,11 @@ class WriteOps:
         # Every write goes through this process, and each op that pauses,
         # resumes or disables an endpoint clears it; so does a failed round.
         self._held: set[str] | None = None
+        self._deleted: set[str] | None = None  # deleted API endpoints, cached the same way
 
     def forget_held(self) -> None:
-        """Drop the cached held endpoints: a rolled-back pause or disable must not stay."""
-        self._held = None
+        """Drop the cached endpoint states: a rolled-back pause, disable or delete must not stay."""
+        self._held = self._deleted = None
 
     def ingest(self, jobs: list[list[EventFields]]) -> list[list[OutcomeFields] | None]:
         """Store each job's events; per job, None when all were new, else every outcome.
@@ -85,8 +101,9 @@ class WriteOps:
                 stored[row[0]] = (bytes(row[1]), row[2], row[3])
         event_rows: list[list[Any]] = []
         delivery_rows: list[tuple[Any, ...]] = []
-        held = self.held_endpoints()
+        held, deleted = self.held_endpoints(), self.deleted_endpoints()
         pending, on_hold = DeliveryStatus.PENDING.value, DeliveryStatus.HELD.value
+        cancelled = DeliveryStatus.CANCELLED.value
         answers: list[list[OutcomeFields] | None] = []
         for job in jobs:
             fresh: Iterable[tuple[Any, ...]] = job
@@ -97,24 +114,26 @@ class WriteOps:
                     answer = [outcome_fields(o) for o in outcomes]
                 fresh = [event_fields(e) for e in accepted]
             answers.append(answer)
-            for event_id, event_type, body, endpoints, received_at, _ in fresh:
+            for event_id, event_type, body, endpoints, received_at, _, tenant in fresh:
                 event_rows.append([event_id, event_type, body, received_at, len(endpoints),
-                                   None, None])
+                                   None, None, tenant])
                 for name in endpoints:
-                    delivery_rows.append((event_id, name, event_type,
-                                          on_hold if name in held else pending,
-                                          received_at, received_at, received_at))
+                    status = (pending if name not in held and name not in deleted
+                              else cancelled if name in deleted else on_hold)
+                    delivery_rows.append((event_id, name, event_type, status, received_at,
+                                          received_at, received_at, tenant))
         # Deliveries first: each multi-row INSERT numbers its rows consecutively,
         # so every event learns the id range of its deliveries (0003).
         last_id = _insert_rows(self.db, "INSERT INTO deliveries (event_id, endpoint, event_type, "
-                               "status, next_attempt_at, created_at, updated_at)", delivery_rows)
+                               "status, next_attempt_at, created_at, updated_at, tenant)",
+                               delivery_rows)
         next_id = last_id - len(delivery_rows) + 1
         for row in event_rows:
             if row[4]:
                 row[5], row[6] = next_id, next_id + row[4] - 1
                 next_id += row[4]
         _insert_rows(self.db, "INSERT INTO events (id, type, body, received_at, delivery_count, "
-                     "first_delivery_id, last_delivery_id)", event_rows)
+                     "first_delivery_id, last_delivery_id, tenant)", event_rows)
         return answers
 
     def held_endpoints(self) -> set[str]:
@@ -125,6 +144,13 @@ class WriteOps:
             )
             self._held = {row[0] for row in rows}
         return self._held
+
+    def deleted_endpoints(self) -> set[str]:
+        """API endpoints deleted (and not made again): their deliveries end cancelled."""
+        if self._deleted is None:
+            rows = _rows(self.db, "SELECT name FROM endpoint_state WHERE deleted = 1")
+            self._deleted = {row[0] for row in rows}
+        return self._deleted
 
     def record(self, jobs: list[list[ResultFields]]) -> list[dict[str, str]]:
         """Store every job's attempt results; each job gets the endpoints the round disabled."""
@@ -142,14 +168,14 @@ class WriteOps:
                 for r in results
             ],
         )
-        held = self.held_endpoints()
+        held, deleted = self.held_endpoints(), self.deleted_endpoints()
         db.executemany(
             "UPDATE deliveries SET status = ?, attempts = attempts + ?, next_attempt_at = ?, "
             "lease_until = NULL, updated_at = ?, last_attempt_at = ?, last_status_code = ?, "
             "last_error = ? WHERE id = ?",
             [
-                (DeliveryStatus.HELD if r.endpoint in held and r.new_status in WAITING_STATUSES
-                 else r.new_status, 1 if r.counts else 0, r.next_attempt_at,
+                (_waiting_as(r.new_status, r.endpoint in held, r.endpoint in deleted),
+                 1 if r.counts else 0, r.next_attempt_at,
                  r.started_at + r.duration_ms / 1000, r.started_at, r.status_code, r.error,
                  r.delivery_id)
                 for r in results
@@ -221,7 +247,7 @@ class WriteOps:
                 for row in rows]
 
     def release(self, claims: Sequence[tuple[int, float]], now: float, hold: bool) -> None:
-        status = "'held'" if hold else RELEASED_STATUS
+        status = HELD_STATUS if hold else RELEASED_STATUS
         self.db.executemany(
             f"UPDATE deliveries SET status = {status}, lease_until = NULL, "  # noqa: S608
             "next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'delivering' "
@@ -262,13 +288,23 @@ class WriteOps:
             [(now, now, i) for i, _ in rows],
         )
 
-    def sync_endpoints(self, active: Sequence[str], now: float) -> None:
-        marks = ",".join("?" * len(active))
-        self.db.execute(
-            "UPDATE deliveries SET status = 'held', updated_at = ? "  # noqa: S608
-            f"WHERE status IN ('pending', 'scheduled') AND endpoint NOT IN ({marks})",
-            (now, *active),
-        )
+    def sync_endpoints(self, active: Sequence[str], now: float,
+                       only: Sequence[str] | None = None) -> None:
+        if only is None:
+            marks = ",".join("?" * len(active))
+            self.db.execute(
+                "UPDATE deliveries SET status = 'held', updated_at = ? "  # noqa: S608
+                f"WHERE status IN ('pending', 'scheduled') AND endpoint NOT IN ({marks})",
+                (now, *active),
+            )
+        else:
+            on = set(active)
+            self.db.executemany(
+                "UPDATE deliveries SET status = 'held', updated_at = ? "
+                "WHERE endpoint = ? AND status IN ('pending', 'scheduled')",
+                [(now, name) for name in only if name not in on],
+            )
+            active = [name for name in only if name in on]
         held = self.held_endpoints()
         released = [name for name in active if name not in held]
         self.db.executemany(
@@ -363,7 +399,7 @@ class WriteOps:
         if not rows:
             return PurgeResult(last_id=after_id, done=True)
         doomed = [(row[0], row[1]) for row in rows
-                  if row[2] in ("delivered", "failed") and row[3] < cutoff]
+                  if row[2] in FINAL_STATUSES and row[3] < cutoff]
         attempts = events = 0
         if doomed:
             marks = ",".join("?" * len(doomed))
