@@ -209,11 +209,18 @@ def db_execute(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
         conn.close()
 
 
+# On PostgreSQL the API's endpoints need a secrets_key (SQLite makes a key file).
+TEST_SECRETS_KEY = "eEtCmS3zWDnT2Y8uYq3oWm8n4HfBh8cQk0mWJm9lQ9E="
+
+
 def base_config(port: int, db: Path, endpoints: str, extra: str = "",
                 log_level: str = "warning", storage: str | None = None) -> str:
+    key = (f"secrets_key: {TEST_SECRETS_KEY}\n"
+           if (storage or storage_url(db)).startswith("postgres") else "")
     return (
         f"listen: 127.0.0.1:{port}\n"
         f"storage: {storage or storage_url(db)}\n"
+        f"{key}"
         f"logging: {{level: {log_level}, format: json}}\n"
         "delivery:\n"
         "  timeout: 5s\n"

@@ -12,26 +12,31 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay.exceptions import StorageError
-from relay.http import operations
+from relay.http import managed_endpoints as managed
+from relay.http import openapi, operations
 from relay.http.auth import (
     HOST_NOT_ALLOWED,
     check_token,
     from_other_site,
     is_json_media_type,
 )
-from relay.http.params import delivery_filter
+from relay.http.params import delivery_filter, endpoint_query
 from relay.http.problems import Problem
 from relay.http.serialization import parse_delivery_id
 from relay.http.state import RelayState
 from relay.metrics import CONTENT_TYPE_LATEST
+from relay.timefmt import iso
 
-__all__ = ["admin_routes", "check_admin_request"]
+__all__ = ["BODY_LIMIT", "admin_routes", "check_admin_request"]
+
+BODY_LIMIT = 256 * 1024  # an endpoint's fields, a rotation: far less than this
 
 Handler = Callable[[Request, "RelayState"], Awaitable[Response]]
 
@@ -52,7 +57,7 @@ async def check_admin_request(request: Request, state: RelayState) -> None:
     if not token and not state.host_rule.allows(headers.get("host", "")):
         raise Problem(403, "host-not-allowed", HOST_NOT_ALLOWED)
     check_token(headers.get("authorization", ""), token, "admin.token")
-    if request.method == "POST":
+    if request.method not in ("GET", "HEAD"):
         content_type = headers.get("content-type")
         if content_type is None:
             if (await request.body()).strip():
@@ -83,12 +88,18 @@ def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    """The request's JSON object ({} when there is no body), read up to `BODY_LIMIT`."""
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > BODY_LIMIT:
+            raise Problem(413, "body-too-large",
+                          f"an admin request's body is at most {BODY_LIMIT} bytes")
     if not raw.strip():
         return {}
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Problem(400, "invalid-json", "the body is not valid JSON") from None
     if not isinstance(value, dict):
         raise Problem(400, "invalid-json", "the body must be a JSON object")
@@ -100,8 +111,42 @@ def _json(data: Any, status_code: int = 200) -> Response:
 
 
 async def list_endpoints(request: Request, state: RelayState) -> Response:
-    """Every configured endpoint, then any the store still knows that relay.yaml lost."""
-    return _json({"data": await operations.endpoints_data(state)})
+    """Endpoints, relay.yaml's first, one page at a time; filters tenant, source, status."""
+    return _json(await operations.endpoints_page(state, endpoint_query(request.query_params)))
+
+
+async def create_endpoint(request: Request, state: RelayState) -> Response:
+    """Create an endpoint; its secret is in this answer only."""
+    name, secret = await managed.create_endpoint(state, await _json_body(request))
+    answer = await operations.endpoint_data(state, name)
+    return JSONResponse({**answer, "secret": secret}, status_code=201,
+                        headers={"Location": f"/v1/endpoints/{quote(name, safe='')}"})
+
+
+async def update_endpoint(request: Request, state: RelayState) -> Response:
+    """Change an API endpoint's fields; null resets one to its default."""
+    name = request.path_params["name"]
+    await managed.update_endpoint(state, name, await _json_body(request))
+    return _json(await operations.endpoint_data(state, name))
+
+
+async def delete_endpoint(request: Request, state: RelayState) -> Response:
+    """Delete an API endpoint; its waiting deliveries are cancelled."""
+    await managed.delete_endpoint(state, request.path_params["name"])
+    return Response(status_code=204)
+
+
+async def rotate_secret(request: Request, state: RelayState) -> Response:
+    """A new secret; the previous one keeps signing until it expires."""
+    name = request.path_params["name"]
+    secret, previous = await managed.rotate_secret(state, name, await _json_body(request))
+    answer = await operations.endpoint_data(state, name)
+    return _json({**answer, "secret": secret, "previous_expires_at": iso(previous)})
+
+
+async def openapi_document(request: Request, state: RelayState) -> Response:
+    """The OpenAPI 3.1 document of this API."""
+    return _json(openapi.document())
 
 
 async def get_endpoint(request: Request, state: RelayState) -> Response:
@@ -179,7 +224,11 @@ def admin_routes() -> list[Route]:
     """The routes to mount on the relay's app, next to ingest."""
     return [
         Route("/v1/endpoints", _admin(list_endpoints), methods=["GET"]),
+        Route("/v1/endpoints", _admin(create_endpoint), methods=["POST"]),
         Route("/v1/endpoints/{name}", _admin(get_endpoint), methods=["GET"]),
+        Route("/v1/endpoints/{name}", _admin(update_endpoint), methods=["PATCH"]),
+        Route("/v1/endpoints/{name}", _admin(delete_endpoint), methods=["DELETE"]),
+        Route("/v1/endpoints/{name}/rotate-secret", _admin(rotate_secret), methods=["POST"]),
         Route("/v1/endpoints/{name}/test", _admin(send_test_event), methods=["POST"]),
         Route("/v1/endpoints/{name}/pause", _admin(pause_endpoint), methods=["POST"]),
         Route("/v1/endpoints/{name}/resume", _admin(resume_endpoint), methods=["POST"]),
@@ -189,4 +238,5 @@ def admin_routes() -> list[Route]:
         Route("/v1/deliveries/{delivery_id}/retry", _admin(retry_delivery), methods=["POST"]),
         Route("/v1/events/{event_id:path}", _admin(get_event), methods=["GET"]),
         Route("/metrics", _admin(metrics), methods=["GET"]),
+        Route("/openapi.json", _admin(openapi_document), methods=["GET"]),
     ]

@@ -22,6 +22,7 @@ from typing import Any
 from relay.config import EndpointConfig, validate_endpoint
 from relay.config.models import EndpointConfig as _Model
 from relay.http.problems import Problem
+from relay.http.serialization import MASK
 from relay.http.state import RelayState
 from relay.registry import ApiEndpoint, SecretVersion, seal_secrets
 from relay.signing import generate_secret
@@ -145,6 +146,7 @@ async def update_endpoint(state: RelayState, name: str, body: Any) -> None:
         problems.append(("name", "an endpoint's name cannot change; create another one"))
     if problems:
         raise _invalid(problems)
+    patch = _keep_masked_headers(patch, current.spec)
     spec = {**current.spec, **patch}
     spec = {key: value for key, value in spec.items() if value is not None}
     spec["name"] = name
@@ -205,6 +207,16 @@ async def rotate_secret(state: RelayState, name: str, body: Any) -> tuple[str, f
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
     await state.endpoint_changed(ApiEndpoint(row, current.spec, versions, endpoint))
     return new, (expires if kept else None)
+
+
+def _keep_masked_headers(patch: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A header sent back as `…` (how answers mask credentials) keeps its stored value."""
+    headers, stored = patch.get("headers"), spec.get("headers")
+    if not isinstance(headers, dict) or not isinstance(stored, dict):
+        return patch
+    kept = {key: stored[key] if value == MASK and key in stored else value
+            for key, value in headers.items()}
+    return {**patch, "headers": kept}
 
 
 def _active(state: RelayState, endpoint: ApiEndpoint) -> list[str]:

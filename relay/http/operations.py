@@ -18,7 +18,7 @@ from typing import Any
 
 from relay.config import EndpointConfig
 from relay.http.ingest import store_events as ingest_events
-from relay.http.params import encode_cursor, parse_time
+from relay.http.params import EndpointQuery, encode_cursor, encode_position, parse_time
 from relay.http.problems import Problem
 from relay.http.serialization import (
     attempt_json,
@@ -39,6 +39,7 @@ __all__ = [
     "delivery_data",
     "endpoint_data",
     "endpoints_data",
+    "endpoints_page",
     "event_data",
     "pause",
     "recover",
@@ -87,6 +88,44 @@ async def endpoints_data(state: RelayState) -> list[dict[str, Any]]:
     data += [endpoint_json(name, None, s) for name, s in stats.items()
              if state.registry.get(name) is None and not s.deleted]
     return data
+
+
+async def endpoints_page(state: RelayState, query: EndpointQuery) -> dict[str, Any]:
+    """One page of the endpoint list: relay.yaml's in file order, the API's by name, then
+    any the store still knows that both lost (their deliveries are left).
+
+    Pages by position (an index into relay.yaml's, a name among the others), so
+    a page is never repeated while endpoints are added.
+    """
+    stats = await state.storage.endpoint_stats()
+    registry = state.registry
+    rows: list[tuple[tuple[int, str], str, EndpointConfig | None]] = []
+    for index, known in enumerate(registry):
+        source = registry.source(known.name)
+        rows.append(((0, f"{index:08d}") if source == "config" else (1, known.name),
+                     known.name, known))
+    rows += [((2, name), name, None) for name, s in sorted(stats.items())
+             if registry.get(name) is None and not s.deleted]
+    page: list[dict[str, Any]] = []
+    last: tuple[int, str] | None = None
+    more = False
+    for position, name, endpoint in rows:
+        if query.after is not None and position <= query.after:
+            continue
+        if query.tenant is not None and (endpoint is None or endpoint.tenant != query.tenant):
+            continue
+        if query.source is not None and registry.source(name) != query.source:
+            continue
+        answer = endpoint_answer(state, name, stats.get(name))
+        if query.status is not None and answer["status"] != query.status:
+            continue
+        if len(page) == query.limit:
+            more = True
+            break
+        page.append(answer)
+        last = position
+    return {"data": page, "has_more": more,
+            "next_cursor": encode_position(last) if more and last is not None else None}
 
 
 async def endpoint_data(state: RelayState, name: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from relay.storage.base import DeliveryRecord, EndpointStats, EventRecord
 from relay.timefmt import iso
 
 __all__ = [
+    "MASK",
     "attempt_json",
     "delivery_json",
     "endpoint_json",
@@ -51,8 +52,11 @@ def parse_delivery_id(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+MASK = "…"  # what a credential-carrying header's value reads as in answers
+
+
 def _mask_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: "…" if _SENSITIVE_HEADER.search(name) else value
+    return {name: MASK if _SENSITIVE_HEADER.search(name) else value
             for name, value in headers.items()}
 
 
@@ -71,6 +75,7 @@ def delivery_json(record: DeliveryRecord) -> dict[str, Any]:
         "last_attempt_at": iso(record.last_attempt_at),
         "last_status_code": record.last_status_code,
         "last_error": record.last_error,
+        "tenant": record.tenant,
     }
 
 
@@ -166,6 +171,7 @@ def event_json(event: EventRecord, deliveries: list[DeliveryRecord]) -> dict[str
         "id": event.id,
         "type": event.type,
         "received_at": iso(event.received_at),
+        "tenant": event.tenant,
         "payload": payload,
         "payload_text": payload_text,
         "size_bytes": len(event.body),
