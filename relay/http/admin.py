@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from relay.exceptions import StorageError
@@ -27,6 +27,8 @@ from relay.http.auth import (
     from_other_site,
     is_json_media_type,
 )
+from relay.http.dashboard.render import environment
+from relay.http.dashboard.security import SECURITY_HEADERS
 from relay.http.params import delivery_filter, endpoint_query
 from relay.http.problems import Problem
 from relay.http.serialization import parse_delivery_id
@@ -149,6 +151,27 @@ async def openapi_document(request: Request, state: RelayState) -> Response:
     return _json(openapi.document())
 
 
+_DOCS_ENV = environment()
+
+
+async def api_docs(request: Request) -> Response:
+    """The API reference, rendered from the OpenAPI document; no data, so no token.
+
+    Still a page a browser reaches: a tokenless relay serves it only under its
+    own names, with the dashboard's headers (no script, no framing).
+    """
+    state: RelayState = request.app.state.relay
+    if not state.config.admin.token and not state.host_rule.allows(
+            request.headers.get("host", "")):
+        raise Problem(403, "host-not-allowed", HOST_NOT_ALLOWED)
+    html = _DOCS_ENV.get_template("api_docs.html").render(**openapi.docs_context())
+    response = HTMLResponse(html)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 async def get_endpoint(request: Request, state: RelayState) -> Response:
     """One endpoint with its status and counts."""
     return _json(await operations.endpoint_data(state, request.path_params["name"]))
@@ -239,4 +262,5 @@ def admin_routes() -> list[Route]:
         Route("/v1/events/{event_id:path}", _admin(get_event), methods=["GET"]),
         Route("/metrics", _admin(metrics), methods=["GET"]),
         Route("/openapi.json", _admin(openapi_document), methods=["GET"]),
+        Route("/docs", api_docs, methods=["GET"]),
     ]

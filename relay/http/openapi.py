@@ -9,6 +9,7 @@ and that every example validates against its schema.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -20,7 +21,7 @@ from relay import __version__
 from relay.config import EndpointConfig
 from relay.http import schemas
 
-__all__ = ["OPERATIONS", "Operation", "document"]
+__all__ = ["OPERATIONS", "Operation", "docs_context", "document"]
 
 _ENDPOINT_EXAMPLE = {
     "name": "crm-sync", "url": "https://crm.example.com/hooks/license",
@@ -44,6 +45,7 @@ class Operation:
     tags: tuple[str, ...] = ()
     description: str = ""
     partial_body: bool = False  # PATCH: every field optional
+    public: bool = False  # not behind the admin token (ingest has its own)
     path_params: tuple[tuple[str, str], ...] = field(default=())
 
 
@@ -53,6 +55,26 @@ _PROBLEMS = {400: schemas.ProblemOut, 401: schemas.ProblemOut, 403: schemas.Prob
              415: schemas.ProblemOut, 503: schemas.ProblemOut}
 
 OPERATIONS: tuple[Operation, ...] = (
+    Operation("post", "/v1/events", "Ingest one event, as the platform emits it",
+              {202: schemas.IngestOut, 200: schemas.IngestOut, 409: schemas.ProblemOut,
+               413: schemas.ProblemOut, 422: schemas.ProblemOut},
+              example={"type": "license.created", "data": {"licenseKey": "ABCD-1234"}},
+              tags=("ingest",), public=True,
+              description="Any JSON object with a type (`X-Event-Type`, or a field among "
+                          "ingest.type_fields); `Idempotency-Key` makes it the event's id. "
+                          "Needs `Bearer <ingest.token>` when one is set."),
+    Operation("post", "/v1/events/batch", "Ingest up to 500 events, all or nothing",
+              {202: schemas.BatchOut, 200: schemas.BatchOut, 409: schemas.ProblemOut,
+               413: schemas.ProblemOut, 422: schemas.ProblemOut}, tags=("ingest",),
+              public=True),
+    Operation("get", "/healthz", "Liveness: the process answers", {200: schemas.HealthOut},
+              tags=("operations",), public=True),
+    Operation("get", "/readyz", "Readiness: the store takes writes, lanes run",
+              {200: schemas.ReadyOut, 503: schemas.ProblemOut}, tags=("operations",),
+              public=True),
+    Operation("get", "/metrics", "Prometheus metrics (text)", {200: None},
+              tags=("operations",)),
+    Operation("get", "/openapi.json", "This document", {200: None}, tags=("operations",)),
     Operation("get", "/v1/endpoints", "List endpoints, relay.yaml's first",
               {200: schemas.EndpointPageOut}, tags=("endpoints",),
               query=(("tenant", "Only this tenant's endpoints."),
@@ -169,6 +191,8 @@ def document() -> dict[str, Any]:
         }
         if op.description:
             entry["description"] = op.description
+        if op.public:
+            entry["security"] = []
         if op.body is not None:
             schema = refs[(op.body, "validation")]
             if op.partial_body:
@@ -184,7 +208,8 @@ def document() -> dict[str, Any]:
                 "application/json": {"schema": {"type": "object"}, "example": op.example}}}
         for status, model in {**op.answers, **_PROBLEMS}.items():
             if model is None:
-                entry["responses"][str(status)] = {"description": "No content"}
+                entry["responses"][str(status)] = {
+                    "description": "No content" if status == 204 else "See the summary"}
                 continue
             media = ("application/problem+json" if issubclass(model, schemas.ProblemOut)
                      else "application/json")
@@ -205,3 +230,54 @@ def document() -> dict[str, Any]:
         "security": [{"adminToken": []}],
         "paths": paths,
     }
+
+
+def _type_of(schema: Any) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " or ".join(_type_of(s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return " | ".join(json.dumps(v) for v in schema["enum"])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"list of {_type_of(schema.get('items', {}))}"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return f"map to {_type_of(schema['additionalProperties'])}"
+    return str(kind)
+
+
+def docs_context() -> dict[str, Any]:
+    """The reference page's content, from the document (so the two cannot disagree)."""
+    doc = document()
+    groups: dict[str, list[dict[str, Any]]] = {}
+    public = {(op.method, op.path) for op in OPERATIONS if op.public}
+    for path, methods in doc["paths"].items():
+        for method, entry in methods.items():
+            body = entry.get("requestBody", {}).get("content", {}).get("application/json", {})
+            schema = body.get("schema", {})
+            ref = schema.get("$ref") or (schema.get("allOf") or [{}])[0].get("$ref")
+            responses = []
+            for status, answer in entry["responses"].items():
+                content: dict[str, Any] = next(iter(answer.get("content", {}).values()), {})
+                ref_to = content.get("schema", {}).get("$ref")
+                responses.append((status, ref_to.rsplit("/", 1)[-1] if ref_to else None))
+            groups.setdefault(entry["tags"][0] if entry["tags"] else "other", []).append({
+                "method": method, "path": path, "operationId": entry["operationId"],
+                "summary": entry["summary"], "description": entry.get("description"),
+                "parameters": entry["parameters"],
+                "body": ref.rsplit("/", 1)[-1] if ref else None,
+                "partial": "allOf" in schema,
+                "example": json.dumps(body["example"], indent=2) if "example" in body else None,
+                "responses": responses, "public": (method, path) in public,
+            })
+    schemas = []
+    for name, schema in sorted(doc["components"]["schemas"].items()):
+        required = set(schema.get("required", ()))
+        fields = [{"name": field, "type": _type_of(prop), "required": field in required,
+                   "has_default": "default" in prop,
+                   "default": json.dumps(prop.get("default")),
+                   "description": prop.get("description", "")}
+                  for field, prop in schema.get("properties", {}).items()]
+        schemas.append((name, {"description": schema.get("description", ""), "fields": fields}))
+    return {"doc": doc, "groups": list(groups.items()), "schemas": schemas}

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AttemptOut",
+    "BatchOut",
     "CreatedEndpointOut",
     "DeletedOut",
     "DeliveryDetailOut",
@@ -25,8 +26,11 @@ __all__ = [
     "EndpointOut",
     "EndpointPageOut",
     "EventOut",
+    "HealthOut",
+    "IngestOut",
     "PortalSessionOut",
     "ProblemOut",
+    "ReadyOut",
     "RecoverOut",
     "RetriedOut",
     "RotateSecretIn",
@@ -195,6 +199,28 @@ class RecoverOut(_Answer):
     endpoint: str
     since: Time
     requeued: int
+
+
+class IngestOut(_Answer):
+    id: str
+    type: str
+    deliveries: int
+    duplicate: bool
+
+
+class BatchOut(_Answer):
+    results: list[IngestOut]
+
+
+class HealthOut(_Answer):
+    status: Literal["ok"]
+    version: str
+
+
+class ReadyOut(_Answer):
+    status: Literal["ready"]
+    config: dict[str, Any] | None = None
+    """The last reload of relay.yaml: `{"reloaded_at", "rejected": [errors]}`."""
 
 
 class PortalSessionOut(_Answer):

@@ -257,3 +257,33 @@ def test_openapi_lists_the_endpoint_routes(ops: Ops) -> None:
     assert {"get", "post"} <= set(document["paths"]["/v1/endpoints"])
     assert {"get", "patch", "delete"} <= set(document["paths"]["/v1/endpoints/{name}"])
     assert httpx.get(ops.relay.url + "/openapi.json", timeout=10).status_code == 401
+
+
+def test_secrets_appear_only_in_the_create_and_rotate_answers(
+        ops: Ops, capfd: pytest.CaptureFixture[str]) -> None:
+    """Every answer and every log line of a full life cycle, searched for the secrets."""
+    target = receiver(always(500, b"nope"))
+    ops.receivers["t"] = target
+    given = "whsec_" + "c2VjcmV0LWdpdmVuLWJ5LXRoZS1jYWxsZXItMTIzNA=="
+    first = create(ops, {"name": "crm", "url": target.url, "allow_http": True,
+                         "secret": given, "retry_schedule": []})
+    rotated = ops.post("/v1/endpoints/crm/rotate-secret", {})
+    secrets = [given, rotated.json()["secret"]]
+    assert first.json()["secret"] == given
+    answers = [
+        ops.post("/v1/endpoints/crm/test"), ops.get("/v1/endpoints"),
+        ops.get("/v1/endpoints/crm"), ops.get("/v1/deliveries"), ops.get("/metrics"),
+        ops.http.patch("/v1/endpoints/crm", json={"description": "x"}),
+        ops.http.patch("/v1/endpoints/crm", json={"signature": "bogus"}),
+        ops.get("/openapi.json"), ops.http.get("/ui/endpoints/crm"),
+    ]
+    deliveries = ops.get("/v1/deliveries").json()["data"]
+    answers += [ops.get(f"/v1/deliveries/{d['id']}") for d in deliveries]
+    answers.append(ops.http.delete("/v1/endpoints/crm"))
+    logged = capfd.readouterr()
+    assert "delivery_failed" in logged.out  # the relay's log is what was searched
+    for secret in secrets:
+        key = secret.removeprefix("whsec_")
+        for answer in answers:
+            assert key not in answer.text, answer.request.url
+        assert key not in logged.out + logged.err

@@ -30,7 +30,7 @@ from relay.models import (
     IngestOutcome,
     NewEvent,
 )
-from relay.storage.base import DeliveryFilter, DeliveryRecord, Storage
+from relay.storage.base import DeliveryFilter, DeliveryRecord, Storage, StoredEndpoint
 from relay.storage.health import disable_after_reason
 
 __all__ = ["T0", "StorageContract"]
@@ -1042,3 +1042,115 @@ class StorageContract:
         finally:
             await listening.close()
 
+
+    # -- endpoints made through the API, and tenants ----------------------------------
+
+    async def test_create_endpoint_once_per_name(self, store: Storage) -> None:
+        assert await store.create_endpoint(stored_endpoint("a")) == "created"
+        assert await store.create_endpoint(stored_endpoint("a", spec='{"other": 1}')) == "exists"
+        assert [e.name for e in await store.api_endpoints()] == ["a"]
+        assert await store.api_endpoint("a") == stored_endpoint("a")
+        assert await store.api_endpoint("missing") is None
+
+    async def test_create_endpoint_keeps_a_tenant_s_limit(self, store: Storage) -> None:
+        for name in ("a", "b"):
+            assert await store.create_endpoint(stored_endpoint(name, "acme"), 2) == "created"
+        assert await store.create_endpoint(stored_endpoint("c", "acme"), 2) == "limit"
+        assert await store.create_endpoint(stored_endpoint("c", "globex"), 2) == "created"
+        assert await store.create_endpoint(stored_endpoint("d"), 2) == "created"  # no tenant
+        assert [e.name for e in await store.api_endpoints()] == ["a", "b", "c", "d"]
+
+    async def test_concurrent_creates_of_one_tenant_keep_its_limit(
+            self, store: Storage) -> None:
+        outcomes = await asyncio.gather(*(
+            store.create_endpoint(stored_endpoint(f"e{n}", "acme"), 3) for n in range(8)))
+        assert sorted(outcomes).count("created") == 3
+
+    async def test_update_endpoint_replaces_its_fields(self, store: Storage) -> None:
+        await store.create_endpoint(stored_endpoint("a"))
+        changed = stored_endpoint("a", "acme", spec='{"url": "https://b.example"}', at=T0 + 5)
+        assert await store.update_endpoint(changed)
+        assert await store.api_endpoint("a") == changed
+        assert not await store.update_endpoint(stored_endpoint("missing"))
+
+    async def test_delete_endpoint_cancels_what_waits_for_it(self, store: Storage) -> None:
+        await store.create_endpoint(stored_endpoint("a"))
+        ids = await ingest(store, "evt_1", "a", "b")
+        await ingest(store, "evt_2", "a")
+        await store.pause_endpoint("a", T0)
+        assert await store.delete_endpoint("a", T0 + 1) == 2
+        assert await statuses(store, ids) == [DeliveryStatus.CANCELLED, PENDING]
+        assert await store.api_endpoints() == []
+        assert await store.delete_endpoint("a", T0 + 2) is None
+        assert "a" not in await store.held_endpoints()
+
+    async def test_a_deleted_endpoint_s_deliveries_in_flight_end_cancelled(
+            self, store: Storage) -> None:
+        """An attempt that ends wanting a retry, and a claim given back, never wait again."""
+        await store.create_endpoint(stored_endpoint("a"))
+        for key in ("evt_1", "evt_2", "evt_3"):
+            await ingest(store, key, "a")
+        first, second, third = await claim_in_id_order(store, "a", 3)
+        assert await store.delete_endpoint("a", T0 + 1) == 0  # all three in flight
+        await store.record([failing(first, T0 + 2, T0 + 60), delivered(second, T0 + 2)])
+        await store.release([(third.id, third.lease_until)], T0 + 2, hold=True)
+        assert await statuses(store, [first.id, second.id, third.id]) == [
+            DeliveryStatus.CANCELLED, DELIVERED, DeliveryStatus.CANCELLED]
+        await ingest(store, "evt_4", "a")  # routed before the delete was known
+        [late] = await store.event_deliveries("evt_4")
+        assert late.status == DeliveryStatus.CANCELLED
+
+    async def test_a_name_made_again_starts_afresh(self, store: Storage) -> None:
+        await store.create_endpoint(stored_endpoint("a"))
+        await store.delete_endpoint("a", T0)
+        assert await store.create_endpoint(stored_endpoint("a")) == "created"
+        [delivery] = await ingest(store, "evt_1", "a")
+        assert await status(store, delivery) == PENDING
+        assert not (await store.endpoint_stats("a"))["a"].deleted
+
+    async def test_an_event_s_tenant_is_kept_and_filters_the_log(self, store: Storage) -> None:
+        await store.ingest([NewEvent("evt_1", "a.b", BODY, ("a", "b"), T0, True, "acme"),
+                            NewEvent("evt_2", "a.b", BODY, ("a",), T0, True, None)])
+        stored = await store.get_event("evt_1")
+        assert stored is not None and stored.tenant == "acme"
+        acme = await store.list_deliveries(DeliveryFilter(tenant="acme"), 10)
+        assert {(d.endpoint, d.tenant) for d in acme} == {("a", "acme"), ("b", "acme")}
+        both = await store.list_deliveries(DeliveryFilter(endpoint="a"), 10)
+        assert [d.tenant for d in both] == [None, "acme"]
+
+    async def test_set_endpoint_listener_hears_another_instance_s_changes(
+            self, make_store: Callable[[], Storage]) -> None:
+        heard: list[str] = []
+        arrived = anyio.Event()
+
+        def listener(name: str) -> None:
+            heard.append(name)
+            if len(heard) >= 3:
+                arrived.set()
+
+        listening = make_store()
+        listening.set_endpoint_listener(listener)
+        await self.opened(listening)
+        try:
+            if not self.wakes_other_instances:
+                await listening.create_endpoint(stored_endpoint("a"))
+                assert heard == []
+                return
+            other = await self.opened(make_store())
+            try:
+                await other.create_endpoint(stored_endpoint("a"))
+                await other.update_endpoint(stored_endpoint("a", "acme"))
+                await other.delete_endpoint("a", T0)
+            finally:
+                await other.close()
+            with anyio.fail_after(10):
+                await arrived.wait()
+            assert heard == ["a", "a", "a"]
+        finally:
+            await listening.close()
+
+
+def stored_endpoint(name: str, tenant: str | None = None, *,
+                    spec: str = '{"url": "https://a.example"}',
+                    at: float = T0) -> StoredEndpoint:
+    return StoredEndpoint(name, tenant, spec, "v1.sealed", T0, at)
