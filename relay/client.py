@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from relay import __version__
-from relay.config import Config
+from relay.config import ClientSettings, Config
 
 __all__ = ["RelayClient", "RelayNotRunning", "base_url"]
 
@@ -21,7 +21,7 @@ class RelayNotRunning(Exception):
     """Nothing answers at the configured listener."""
 
 
-def base_url(config: Config) -> str:
+def base_url(config: Config | ClientSettings) -> str:
     host = config.listen_host
     try:
         address = ipaddress.ip_address(host)
@@ -35,9 +35,11 @@ def base_url(config: Config) -> str:
 
 
 class RelayClient:
-    def __init__(self, config: Config, timeout_s: float = 30.0) -> None:
-        self.config = config
-        self.url = base_url(config)
+    """The relay's own API, with the tokens of relay.yaml (`ClientSettings`)."""
+
+    def __init__(self, settings: ClientSettings, timeout_s: float = 30.0) -> None:
+        self.settings = settings
+        self.url = base_url(settings)
         self._http = httpx.Client(base_url=self.url, timeout=timeout_s, trust_env=False,
                                   headers={"User-Agent": f"relay-cli/{__version__}"})
 
@@ -67,11 +69,13 @@ class RelayClient:
             raise RelayNotRunning(f"the relay at {self.url} did not answer in time") from None
 
     def send_event(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        return self.request("POST", "/v1/events", token=self.config.ingest.token,
+        self.settings.need("ingest.token")
+        return self.request("POST", "/v1/events", token=self.settings.ingest_token,
                             content=body, headers={"Content-Type": "application/json", **headers})
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request(method, path, token=self.config.admin.token, **kwargs)
+        self.settings.need("admin.token")
+        return self.request(method, path, token=self.settings.admin_token, **kwargs)
 
     def admin_json(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         """An admin call's status and parsed answer; a non-JSON answer becomes a `detail`."""

@@ -7,7 +7,13 @@ into them, naming every problem by its key path.
 
 from __future__ import annotations
 
-from relay.config.loading import load_config, parse_config, validate_endpoint
+from relay.config.loading import (
+    ClientSettings,
+    load_client_settings,
+    load_config,
+    parse_config,
+    validate_endpoint,
+)
 from relay.config.models import (
     DEFAULT_TYPE_FIELDS,
     AdminConfig,
@@ -34,6 +40,7 @@ __all__ = [
     "TENANT_RE",
     "TYPE_RE",
     "AdminConfig",
+    "ClientSettings",
     "Config",
     "DeliveryConfig",
     "EndpointConfig",
@@ -43,6 +50,7 @@ __all__ = [
     "Network",
     "PostgresConfig",
     "Scheme",
+    "load_client_settings",
     "load_config",
     "parse_config",
     "redact_url",

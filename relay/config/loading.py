@@ -18,6 +18,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ from relay.config.values import (
 )
 from relay.exceptions import ConfigError
 
-__all__ = ["Problem", "endpoint_problems", "load_config", "parse_config", "validate_endpoint"]
+__all__ = [
+    "ClientSettings", "Problem", "endpoint_problems", "load_client_settings", "load_config",
+    "parse_config", "validate_endpoint",
+]
 
 Problem = tuple[str, str]  # (key path, what is wrong)
 
@@ -297,3 +301,62 @@ class _Expansion:
 
     def __iter__(self) -> Iterator[Problem]:
         return iter(self.problems)
+
+
+def load_client_settings(path: str | os.PathLike[str],
+                         env: Mapping[str, str] | None = None) -> ClientSettings:
+    """What a command that talks to a running relay needs of relay.yaml: listener, tokens.
+
+    Nothing else is validated or expanded, so an unset `${CRM_WEBHOOK_SECRET}`
+    or a typo in an endpoint does not stop `relay endpoints`. An unset
+    variable in a token is kept as a problem of that key, for the commands
+    that need it to report.
+    """
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{file}: no such file (pass -c PATH or set RELAY_CONFIG)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{file}: cannot be read: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{file}: invalid YAML: {exc}"]) from None
+    tree = raw if isinstance(raw, dict) else {}
+    expansion = _Expansion(os.environ if env is None else env)
+    picked = {
+        "listen": expansion.expand("listen", tree.get("listen")),
+        "ingest.token": expansion.expand(
+            "ingest.token", (tree.get("ingest") or {}).get("token")
+            if isinstance(tree.get("ingest"), dict) else None),
+        "admin.token": expansion.expand(
+            "admin.token", (tree.get("admin") or {}).get("token")
+            if isinstance(tree.get("admin"), dict) else None),
+    }
+    problems = dict(expansion.problems)
+    try:
+        listen = Config.model_validate(
+            {"listen": picked["listen"]} if picked["listen"] is not None else {}).listen
+    except ValidationError as exc:
+        raise ConfigError([f"{p}: {m}" for p, m in _field_problems(exc, Config, "")]) from None
+    return ClientSettings(listen[0], listen[1], _token(picked["ingest.token"]),
+                          _token(picked["admin.token"]), problems)
+
+
+def _token(value: Any) -> str | None:
+    return str(value) if isinstance(value, str | int) and str(value) else None
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """The listener and tokens a CLI command uses; `unresolved` names keys it could not read."""
+
+    listen_host: str
+    listen_port: int
+    ingest_token: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+    unresolved: dict[str, str] = field(default_factory=dict)
+
+    def need(self, key: str) -> None:
+        """Raise `ConfigError` if `key` (e.g. `admin.token`) could not be read."""
+        if key in self.unresolved:
+            raise ConfigError([f"{key}: {self.unresolved[key]}"])

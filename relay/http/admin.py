@@ -146,6 +146,15 @@ async def rotate_secret(request: Request, state: RelayState) -> Response:
     return _json({**answer, "secret": secret, "previous_expires_at": iso(previous)})
 
 
+async def reload_config(request: Request, state: RelayState) -> Response:
+    """Re-read relay.yaml now, as SIGHUP does, and say whether it was applied."""
+    applied = await state.reload()
+    outcome = state.last_reload
+    return _json({"applied": applied, "errors": list(outcome.errors) if outcome else [],
+                  "reloaded_at": iso(outcome.at) if outcome else None,
+                  "endpoints": len(state.registry)})
+
+
 async def openapi_document(request: Request, state: RelayState) -> Response:
     """The OpenAPI 3.1 document of this API."""
     return _json(openapi.document())
@@ -261,6 +270,7 @@ def admin_routes() -> list[Route]:
         Route("/v1/deliveries/{delivery_id}/retry", _admin(retry_delivery), methods=["POST"]),
         Route("/v1/events/{event_id:path}", _admin(get_event), methods=["GET"]),
         Route("/metrics", _admin(metrics), methods=["GET"]),
+        Route("/v1/reload", _admin(reload_config), methods=["POST"]),
         Route("/openapi.json", _admin(openapi_document), methods=["GET"]),
         Route("/docs", api_docs, methods=["GET"]),
     ]

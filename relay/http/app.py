@@ -36,6 +36,7 @@ from relay.registry import Registry
 from relay.retention import Retention
 from relay.secrets_at_rest import SecretBox, key_from_text
 from relay.storage import Storage, create_storage
+from relay.timefmt import iso
 
 __all__ = ["create_app"]
 
@@ -59,7 +60,14 @@ async def readyz(request: Request) -> Response:
         problems.append("delivery: a worker has stopped")
     if problems:
         raise Problem(503, "not-ready", "; ".join(problems), headers={"Retry-After": "5"})
-    return JSONResponse({"status": "ready"})
+    answer: dict[str, object] = {"status": "ready"}
+    reload = state.last_reload
+    if reload is not None:
+        # The errors themselves are for operators (`relay reload`, the dashboard): this
+        # route answers anyone who can reach the listener.
+        answer["config"] = {"reloaded_at": iso(reload.at), "rejected": not reload.applied,
+                            "errors": len(reload.errors)}
+    return JSONResponse(answer)
 
 
 class RelayApp(Starlette):

@@ -75,6 +75,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/metrics", "Prometheus metrics (text)", {200: None},
               tags=("operations",)),
     Operation("get", "/openapi.json", "This document", {200: None}, tags=("operations",)),
+    Operation("post", "/v1/reload", "Re-read relay.yaml now (as SIGHUP); says if it took it",
+              {200: schemas.ReloadOut}, tags=("operations",)),
     Operation("get", "/v1/endpoints", "List endpoints, relay.yaml's first",
               {200: schemas.EndpointPageOut}, tags=("endpoints",),
               query=(("tenant", "Only this tenant's endpoints."),

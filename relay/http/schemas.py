@@ -32,6 +32,7 @@ __all__ = [
     "ProblemOut",
     "ReadyOut",
     "RecoverOut",
+    "ReloadOut",
     "RetriedOut",
     "RotateSecretIn",
     "RotatedSecretOut",
@@ -221,6 +222,14 @@ class ReadyOut(_Answer):
     status: Literal["ready"]
     config: dict[str, Any] | None = None
     """The last reload of relay.yaml: `{"reloaded_at", "rejected": [errors]}`."""
+
+
+class ReloadOut(_Answer):
+    applied: bool
+    errors: list[str]
+    """When the file was rejected: every problem, with its key path."""
+    reloaded_at: Time | None
+    endpoints: int
 
 
 class PortalSessionOut(_Answer):

@@ -287,3 +287,66 @@ def test_secrets_appear_only_in_the_create_and_rotate_answers(
         for answer in answers:
             assert key not in answer.text, answer.request.url
         assert key not in logged.out + logged.err
+
+
+def test_the_cli_manages_endpoints_and_shows_a_secret_once(ops: Ops) -> None:
+    target = receiver()
+    ops.receivers["t"] = target
+    made = ops.cli("endpoints", "create", "--url", target.url + "/hooks", "--allow-http",
+                   "--events", "license.*,order.created", "--tenant", "acme", "--name", "crm")
+    assert made.code == 0, made.err
+    assert made.out.startswith("crm: created -> ")
+    secret = made.out.split("secret: ", 1)[1].strip()
+    assert secret.startswith("whsec_") and "will not show it again" in made.err
+    listed = ops.cli("endpoints", "--tenant", "acme")
+    assert listed.code == 0 and "crm" in listed.out and "TENANT" in listed.out
+    assert secret not in listed.out
+    bad = ops.cli("endpoints", "update", "crm", "--max-in-flight", "0", "--url", "ftp://x")
+    assert bad.code == 2
+    assert "max_in_flight: expected a whole number" in bad.err and "url:" in bad.err
+    assert ops.cli("endpoints", "update", "crm", "--events", "order.*").code == 0
+    assert ops.get("/v1/endpoints/crm").json()["events"] == ["order.*"]
+    rotated = ops.cli("endpoints", "rotate-secret", "crm", "--expire-previous-in", "1h")
+    assert rotated.code == 0 and "signs too until" in rotated.out
+    assert rotated.out.split("secret: ", 1)[1].strip() != secret
+    assert ops.cli("endpoints", "delete", "crm").code == 0
+    assert ops.cli("endpoints", "delete", "crm").code == 1
+    provisioned = ops.cli("endpoints", "delete", "declared")
+    assert provisioned.code == 1 and "declared in relay.yaml" in provisioned.err
+
+
+def test_cli_commands_work_with_unset_secrets_in_relay_yaml(ops: Ops) -> None:
+    """A `${VAR}` secret unset in this shell does not stop the commands that do not need it."""
+    text = ops.config_path.read_text().replace(
+        "endpoints:\n", "endpoints:\n  - {name: crm-sync, url: 'https://crm.example/h', "
+                        "secret: '${CRM_WEBHOOK_SECRET}'}\n", 1)
+    broken = ops.config_path.with_name("unset.yaml")
+    broken.write_text(text)
+    listed = ops.cli("endpoints", config=broken)
+    assert listed.code == 0, listed.err
+    assert "declared" in listed.out
+    checked = ops.cli("check", config=broken)
+    assert checked.code == 2
+    assert "endpoints[0].secret: environment variable CRM_WEBHOOK_SECRET is not set" in (
+        checked.err)
+    missing_token = ops.config_path.with_name("token.yaml")
+    missing_token.write_text(ops.config_path.read_text().replace(
+        "token: t0p-admin-token", "token: ${ADMIN_TOKEN_UNSET}"))
+    refused = ops.cli("endpoints", config=missing_token)
+    assert refused.code == 2
+    assert "admin.token: environment variable ADMIN_TOKEN_UNSET is not set" in refused.err
+
+
+def test_relay_reload_reports_a_rejected_file(ops: Ops) -> None:
+    good = ops.config_path.read_text()
+    ops.config_path.write_text(good.replace("delivery:\n", "delivery:\n  concurrency: zero\n"))
+    rejected = ops.cli("reload")
+    assert rejected.code == 2
+    assert "delivery.concurrency: expected a whole number" in rejected.err
+    ready = httpx.get(ops.relay.url + "/readyz", timeout=10).json()
+    assert ready["config"]["rejected"] is True and ready["config"]["errors"] == 1
+    assert "relay_config_rejected 1.0" in ops.get("/metrics").text
+    ops.config_path.write_text(good)
+    applied = ops.cli("reload")
+    assert applied.code == 0 and applied.out.startswith("relay.yaml reloaded")
+    assert httpx.get(ops.relay.url + "/readyz", timeout=10).json()["config"]["rejected"] is False
