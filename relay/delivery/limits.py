@@ -9,6 +9,7 @@ many (its attempts hang) gains nothing more while another waits with fewer.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ class _Waiter:
     holder: str
     wanted: int
     granted: asyncio.Future[int]
+    seq: int  # arrival order: ties between equal holdings go to the earliest
+    count: int = 0  # slots granted so far, handed over when the grant round ends
+    version: int = 0  # which heap entry of this waiter is current
 
 
 class Slots:
@@ -30,13 +34,19 @@ class Slots:
     needs to claim a batch of deliveries in one query, nor serve the waiter
     that holds the fewest first. While nobody waits, `acquire` takes what is
     free at once; the queue and its max-min order cost only when it is used.
+
+    Waiters sit in a heap keyed by (slots held, arrival), entries re-pushed
+    when a waiter's holding changes and stale ones skipped: a freed slot costs
+    O(log waiters), so ten thousand lanes waiting on one pool stay cheap.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.used = 0
         self.held: dict[str, int] = {}  # slots in use per holder (a lane's name)
-        self._waiters: list[_Waiter] = []
+        self._live: dict[str, _Waiter] = {}  # the waiter of each holder waiting now
+        self._heap: list[tuple[int, int, int, _Waiter]] = []
+        self._seq = 0
         # Called when a holder starts waiting: the pool is taken, whoever frees some.
         self.on_wait: Callable[[], None] | None = None
 
@@ -47,35 +57,51 @@ class Slots:
     @property
     def waiting(self) -> int:
         """Holders waiting in `acquire()`: a freed slot is theirs."""
-        return len(self._waiters)
+        return len(self._live)
 
     async def acquire(self, holder: str, wanted: int) -> int:
         """Take between 1 and `wanted` slots, waiting while none is free.
 
         Returns 0 only if `interrupt()` ended the wait (shutdown).
         """
-        if not self._waiters and self.used < self.size:
+        if not self._live and self.used < self.size:
             taken = min(wanted, self.size - self.used)
             self.take(holder, taken)
             return taken
-        waiter = _Waiter(holder, wanted, asyncio.get_running_loop().create_future())
-        self._waiters.append(waiter)
+        self._seq += 1
+        waiter = _Waiter(holder, wanted, asyncio.get_running_loop().create_future(), self._seq)
+        self._live[holder] = waiter
+        self._push(waiter)
         if self.on_wait is not None:
             self.on_wait()
         self._grant()
         try:
             return await waiter.granted
         except asyncio.CancelledError:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            if self._live.get(holder) is waiter:
+                del self._live[holder]
+                if waiter.count:  # granted meanwhile, not yet handed over
+                    self.release(holder, waiter.count)
             elif not waiter.granted.cancelled() and waiter.granted.result():
                 self.release(holder, waiter.granted.result())  # granted to a lane now gone
             raise
+
+    def _push(self, waiter: _Waiter) -> None:
+        waiter.version += 1
+        heapq.heappush(self._heap, (self.held.get(waiter.holder, 0), waiter.seq,
+                                    waiter.version, waiter))
+
+    def _rekey(self, holder: str) -> None:
+        waiter = self._live.get(holder)
+        if waiter is not None:
+            self._push(waiter)
 
     def take(self, holder: str, count: int) -> None:
         """Count `count` slots as `holder`'s without waiting, past the size if need be."""
         self.used += count
         self.held[holder] = self.held.get(holder, 0) + count
+        if self._live:
+            self._rekey(holder)
 
     def release(self, holder: str, count: int = 1) -> None:
         self.used -= count
@@ -84,7 +110,8 @@ class Slots:
             self.held[holder] = left
         else:
             del self.held[holder]
-        if self._waiters:
+        if self._live:
+            self._rekey(holder)
             self._grant()
 
     def resize(self, size: int) -> None:
@@ -93,36 +120,39 @@ class Slots:
 
     def interrupt(self) -> None:
         """End every wait with 0 slots (the relay is stopping)."""
-        waiters, self._waiters = self._waiters, []
+        waiters, self._live, self._heap = list(self._live.values()), {}, []
         for waiter in waiters:
+            if waiter.count:
+                self.release(waiter.holder, waiter.count)
             if not waiter.granted.done():
                 waiter.granted.set_result(0)
 
     def _grant(self) -> None:
         """Share the free slots among waiters, one at a time to whoever holds the fewest."""
         free = self.size - self.used
-        if free <= 0 or not self._waiters:
-            return
-        # A waiter cancelled since (its lane is stopping) takes nothing.
-        self._waiters = [w for w in self._waiters if not w.granted.done()]
-        grants = dict.fromkeys(self._waiters, 0)
-        while free > 0:
-            open_ = [w for w in self._waiters if grants[w] < w.wanted]
-            if not open_:
-                break
-            if len(open_) == 1:
-                [waiter] = open_
-                count = min(free, waiter.wanted - grants[waiter])
-            else:  # ties go to the earliest waiter
-                waiter = min(open_, key=lambda w: self.held.get(w.holder, 0) + grants[w])
-                count = 1
-            grants[waiter] += count
-            free -= count
-        for waiter, count in grants.items():
-            if count:
-                self._waiters.remove(waiter)
-                self.take(waiter.holder, count)
-                waiter.granted.set_result(count)
+        touched: list[_Waiter] = []
+        heap = self._heap
+        while free > 0 and heap:
+            _, _, version, waiter = heap[0]
+            if (version != waiter.version or waiter.granted.done()
+                    or self._live.get(waiter.holder) is not waiter):
+                heapq.heappop(heap)  # stale: re-keyed since, or gone
+                continue
+            heapq.heappop(heap)
+            if not waiter.count:
+                touched.append(waiter)
+            waiter.count += 1
+            free -= 1
+            self.used += 1
+            self.held[waiter.holder] = self.held.get(waiter.holder, 0) + 1
+            if waiter.count < waiter.wanted:
+                self._push(waiter)
+        for waiter in touched:
+            del self._live[waiter.holder]
+            waiter.version += 1  # its heap entries are stale now
+            waiter.granted.set_result(waiter.count)
+        if not self._live:
+            heap.clear()  # only stale entries are left
 
 
 class TokenBucket:

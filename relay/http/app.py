@@ -27,6 +27,7 @@ from relay.delivery.aiohttp_sender import AiohttpSender
 from relay.delivery.dispatcher import Dispatcher
 from relay.delivery.sender import Sender
 from relay.exceptions import StorageError
+from relay.gc_tuning import freeze_startup
 from relay.http.admin import admin_routes
 from relay.http.dashboard import dashboard_routes
 from relay.http.ingest import IngestEndpoint
@@ -134,6 +135,7 @@ def create_app(
                 await state.load_endpoints()
                 await storage.sync_endpoints(state.registry.active(), clock())
                 await dispatcher.start(await storage.held_endpoints(), list(state.registry))
+                freeze_startup()
                 purger = asyncio.create_task(retention.run(), name="retention")
                 log.info("relay_started", version=__version__, endpoints=len(state.registry),
                          storage=redact_url(config.storage))
