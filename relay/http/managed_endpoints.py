@@ -130,7 +130,7 @@ async def create_endpoint(state: RelayState, body: Any) -> tuple[str, str]:
                       f"tenant {endpoint.tenant!r} already has "
                       f"{state.config.limits.endpoints_per_tenant} endpoints "
                       "(limits.endpoints_per_tenant)", tenant=endpoint.tenant)
-    await state.endpoint_changed(ApiEndpoint(row, spec, versions, endpoint))
+    await state.endpoint_changed(ApiEndpoint(row, versions, endpoint))
     return endpoint.name, given_secret
 
 
@@ -146,8 +146,9 @@ async def update_endpoint(state: RelayState, name: str, body: Any) -> None:
         problems.append(("name", "an endpoint's name cannot change; create another one"))
     if problems:
         raise _invalid(problems)
-    patch = _keep_masked_headers(patch, current.spec)
-    spec = {**current.spec, **patch}
+    stored = current.spec
+    patch = _keep_masked_headers(patch, stored)
+    spec = {**stored, **patch}
     spec = {key: value for key, value in spec.items() if value is not None}
     spec["name"] = name
     endpoint = _validated(state, spec, _active(state, current))
@@ -155,7 +156,7 @@ async def update_endpoint(state: RelayState, name: str, body: Any) -> None:
                          current.row.created_at, state.clock())
     if not await state.storage.update_endpoint(row):
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
-    await state.endpoint_changed(ApiEndpoint(row, spec, current.secrets, endpoint))
+    await state.endpoint_changed(ApiEndpoint(row, current.secrets, endpoint))
 
 
 async def delete_endpoint(state: RelayState, name: str) -> int:
@@ -205,7 +206,7 @@ async def rotate_secret(state: RelayState, name: str, body: Any) -> tuple[str, f
                          seal_secrets(_box(state), name, versions), current.row.created_at, now)
     if not await state.storage.update_endpoint(row):
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
-    await state.endpoint_changed(ApiEndpoint(row, current.spec, versions, endpoint))
+    await state.endpoint_changed(ApiEndpoint(row, versions, endpoint))
     return new, (expires if kept else None)
 
 

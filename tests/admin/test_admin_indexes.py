@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,12 @@ from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter
 from relay.storage.queries import delivery_list_query
 from relay.storage.sqlite import SQLiteStorage
-from relay.storage.sqlite.queries import FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
+from relay.storage.sqlite.queries import (
+    FIFO_HEAD_ID,
+    ID_AT_TIME,
+    delivery_page_query,
+    event_deliveries_where,
+)
 
 pytestmark = pytest.mark.both_backends
 
@@ -39,12 +45,10 @@ def plan(db: sqlite3.Connection, sql: str, params: Any = ()) -> str:
 
 FAILED = DeliveryStatus.FAILED
 FILTERS = {
-    "endpoint": (DeliveryFilter(endpoint="a"), "deliveries_endpoint_id"),
     "status": (DeliveryFilter(status=FAILED), "deliveries_status_id"),
     "type": (DeliveryFilter(event_type="license.created"), "deliveries_type_id"),
     "endpoint+status": (DeliveryFilter(endpoint="a", status=FAILED),
                         "deliveries_endpoint_status_id"),
-    "endpoint+cursor": (DeliveryFilter(endpoint="a", before_id=500), "deliveries_endpoint_id"),
     "status+time": (DeliveryFilter(status=FAILED, since=1.0, until=2.0),
                     "deliveries_status_id"),
     "time": (DeliveryFilter(since=1.0, until=2.0), "INTEGER PRIMARY KEY"),
@@ -58,12 +62,52 @@ def test_each_filter_walks_an_index_newest_first(db: sqlite3.Connection, name: s
     """The plan searches an index ending in id, so a page stops after `limit` rows."""
     where, index = FILTERS[name]
     bounds = (10, 20) if where.since is not None else (None, None)
-    sql, params = delivery_list_query(where, 51, *bounds)
+    sql, params = delivery_page_query(where, 51, *bounds)
+    assert (sql, params) == delivery_list_query(where, 51, *bounds)  # the shared query
     text = plan(db, sql, params)
     assert text.startswith("SEARCH deliveries USING"), text
     assert index in text, text
     assert "TEMP B-TREE" not in text, text
     assert "OFFSET" not in sql
+
+
+@pytest.mark.parametrize("where", [
+    DeliveryFilter(endpoint="a"), DeliveryFilter(endpoint="a", before_id=500),
+    DeliveryFilter(endpoint="a", since=1.0, until=2.0),
+], ids=["endpoint", "endpoint+cursor", "endpoint+time"])
+def test_an_endpoints_page_is_one_bounded_walk_per_status(
+    db: sqlite3.Connection, where: DeliveryFilter
+) -> None:
+    """No (endpoint, id) index (0005): each status's walk of (endpoint, status, id)
+    stops after one page, and the pages are merged, never the endpoint's rows sorted."""
+    bounds = (10, 20) if where.since is not None else (None, None)
+    sql, params = delivery_page_query(where, 51, *bounds)
+    text = plan(db, sql, params)
+    searches = [part for part in text.split(" | ") if part.startswith(("SEARCH", "SCAN"))]
+    walks = [s for s in searches if "deliveries" in s]
+    assert len(walks) == len(DeliveryStatus), text
+    assert all(s.startswith("SEARCH deliveries USING INDEX deliveries_endpoint_status_id "
+                            "(endpoint=? AND status=?") for s in walks), text
+    assert "MERGE (UNION ALL)" in text, text
+
+
+def test_an_endpoints_page_is_its_newest_deliveries_across_statuses(tmp_path: Path) -> None:
+    """The merged walks answer what one walk of an (endpoint, id) index did."""
+    db = sqlite3.connect(tmp_path / "list.db")
+    db.execute("CREATE TABLE deliveries (id INTEGER PRIMARY KEY, event_id, event_type, "
+               "endpoint, status, attempts, next_attempt_at, created_at, updated_at, "
+               "last_attempt_at, last_status_code, last_error, tenant)")
+    db.execute("CREATE INDEX deliveries_endpoint_status_id ON deliveries (endpoint, status, id)")
+    statuses = list(DeliveryStatus)
+    rows = [(i, f"e{i}", "t", "ab"[i % 2], statuses[(i * 7) % len(statuses)], 0, 0, i, i,
+             None, None, None, None) for i in range(1, 400)]
+    db.executemany(f"INSERT INTO deliveries VALUES ({', '.join('?' * 13)})", rows)
+    for where in (DeliveryFilter(endpoint="a"), DeliveryFilter(endpoint="b", before_id=301)):
+        sql, params = delivery_page_query(where, 25)
+        got = [row[0] for row in db.execute(sql, params)]
+        expected = sorted((r[0] for r in rows if r[3] == where.endpoint
+                           and r[0] < (where.before_id or 10**9)), reverse=True)[:25]
+        assert got == expected
 
 
 def test_no_filter_reads_the_table_backwards_without_sorting(db: sqlite3.Connection) -> None:
@@ -140,4 +184,4 @@ def test_the_lanes_keep_their_partial_indexes(db: sqlite3.Connection, sql: str,
 def test_the_migrations_are_recorded(db: sqlite3.Connection) -> None:
     """Each schema file is applied once, in order."""
     versions = [row[0] for row in db.execute("SELECT version FROM schema_version ORDER BY 1")]
-    assert versions == [1, 2, 3, 4]
+    assert versions == [1, 2, 3, 4, 5]

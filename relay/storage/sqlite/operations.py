@@ -35,7 +35,6 @@ from relay.storage.queries import (
     QUEUED_STATUSES,
     READYZ_ROW,
     attempt_record,
-    delivery_list_query,
     delivery_record,
     endpoint_stats,
     event_record,
@@ -53,7 +52,13 @@ from relay.storage.sqlite.ops import (
     UPDATE_ENDPOINT,
     Op,
 )
-from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
+from relay.storage.sqlite.queries import (
+    AFTER,
+    FIFO_HEAD_ID,
+    ID_AT_TIME,
+    delivery_page_query,
+    event_deliveries_where,
+)
 
 __all__ = ["OperationsMixin"]
 
@@ -88,7 +93,7 @@ class OperationsMixin:
         if where.until is not None:
             rows = await self._query(ID_AT_TIME, (where.until + COMMIT_SKEW_S + AFTER,))
             high_id = rows[0][1]
-        sql, params = delivery_list_query(where, limit, low_id, high_id)
+        sql, params = delivery_page_query(where, limit, low_id, high_id)
         return [delivery_record(row) for row in await self._query(sql, params)]
 
     async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
