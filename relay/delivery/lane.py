@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -31,7 +30,7 @@ from relay.exceptions import StorageError
 from relay.models import ClaimedDelivery
 
 __all__ = ["AHEAD_BELOW_MS", "MAX_IDLE_WAIT_S", "SLOW_AFTER_S", "Lane", "LaneContext",
-           "bind_delivery"]
+           "Wakeup", "bind_delivery"]
 
 log = structlog.get_logger("relay.delivery")
 
@@ -115,13 +114,15 @@ class Lane:
         self.context = context
         self.runtime = runtime
         self.in_flight = 0
-        self.ready: deque[ClaimedDelivery] = deque()  # claimed ahead, not started yet
+        # Claimed ahead, not started yet: at most max_in_flight, so a list (56 bytes
+        # empty, against a deque's 600: ten thousand idle lanes are 5 MB less).
+        self.ready: list[ClaimedDelivery] = []
         self.stale: list[ClaimedDelivery] = []  # claimed ahead, waited too long: give back
         self.short = False  # the last claim found less than it asked for
         self.typical_ms: float | None = None  # smoothed duration of its attempts
         self.lagging = False  # its last attempt ran for SLOW_AFTER_S or longer
         self.aged = 0  # its attempts in flight moved out of the pool (`Dispatcher`)
-        self.wakeup = asyncio.Event()
+        self.wakeup = Wakeup()
         self.task: asyncio.Task[None] | None = None
         self.closed = False  # its endpoint was deleted: claim nothing, give back, end
 
@@ -195,7 +196,7 @@ class Lane:
         context = self.context
         room = self.runtime.endpoint.timeout_s + context.lease_margin_s / 2
         while self.ready:
-            claimed = self.ready.popleft()
+            claimed = self.ready.pop(0)
             if claimed.lease_until - context.clock() >= room:
                 return claimed
             bind_delivery(claimed).warning(
@@ -334,7 +335,7 @@ class Lane:
                 self._give_back(pool, slots - len(batch))
             if context.stopping and batch:
                 pool.release(self.name, len(batch))
-                self.ready.extendleft(reversed(batch))
+                self.ready[:0] = batch
                 break
             for claimed in batch:
                 self._start(claimed, pooled)
@@ -345,6 +346,41 @@ class Lane:
             except StorageError:
                 due = context.clock() + 1.0
             await self._sleep(None if due is None else max(due - context.clock(), 0.0))
+
+
+class Wakeup:
+    """`asyncio.Event` for one waiter: a flag and a future made only while it waits.
+
+    Every lane has one; an Event keeps a deque of waiters from birth (~400
+    bytes), which ten thousand lanes that mostly sleep do not need.
+    """
+
+    __slots__ = ("flag", "waiter")
+
+    def __init__(self) -> None:
+        self.flag = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self.flag = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self.flag = False
+
+    def is_set(self) -> bool:
+        return self.flag
+
+    async def wait(self) -> None:
+        if self.flag:
+            return
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self.waiter = None
 
 
 def bind_delivery(claimed: ClaimedDelivery) -> structlog.typing.FilteringBoundLogger:
