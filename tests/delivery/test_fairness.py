@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -69,9 +70,16 @@ def test_a_healthy_endpoint_delivers_while_endpoints_that_hang_fill_the_pool(
     wait_until(lambda: hung(hangers) >= CONCURRENCY, timeout=20,
                message="the hanging endpoints to hold the whole pool")
     started = time.monotonic()
+    latencies = []
     for n in range(10):
+        sent = time.monotonic()
         assert relay.post(json.dumps({"type": "ok.created", "n": n})).status_code == 202
         healthy.wait_for(n + 1, timeout=HANG_S / 6)  # not behind the hangers' timeouts
+        latencies.append(time.monotonic() - sent)
+    # A figure for the README (pytest -s), not an assertion: the machine is shared.
+    print(f"\nfairness: {hanging} hanging endpoints hold all {CONCURRENCY} slots; healthy "
+          f"endpoint's POST-to-arrival median {1000 * statistics.median(latencies):.1f} ms, "
+          f"max {1000 * max(latencies):.1f} ms")
     burst = [{"type": "ok.created", "n": n} for n in range(10, 40)]
     assert relay.post(json.dumps(burst), path="/v1/events/batch").status_code == 202
     healthy.wait_for(40, timeout=HANG_S / 6)
