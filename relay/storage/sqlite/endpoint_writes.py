@@ -18,9 +18,13 @@ ENDPOINT_COLUMNS = "name, tenant, spec, secrets, created_at, updated_at"
 
 class EndpointWrites:
     db: sqlite3.Connection
+    # The endpoint-state caches `WriteOps` keeps; an endpoint write changes them.
+    _held: set[str] | None
+    _deleted: set[str] | None
 
-    def forget_held(self) -> None:  # pragma: no cover - WriteOps's
-        raise NotImplementedError
+    def forget_held(self) -> None:
+        """Drop the cached endpoint states: a rolled-back pause, disable or delete must not stay."""
+        self._held = self._deleted = None
 
     def create_endpoint(self, row: tuple[Any, ...], per_tenant: int | None) -> CreateOutcome:
         endpoint = StoredEndpoint(*row)

@@ -80,10 +80,6 @@ class WriteOps(EndpointWrites):
         self._held: set[str] | None = None
         self._deleted: set[str] | None = None  # deleted API endpoints, cached the same way
 
-    def forget_held(self) -> None:
-        """Drop the cached endpoint states: a rolled-back pause, disable or delete must not stay."""
-        self._held = self._deleted = None
-
     def ingest(self, jobs: list[list[EventFields]]) -> list[list[OutcomeFields] | None]:
         """Store each job's events; per job, None when all were new, else every outcome.
 
