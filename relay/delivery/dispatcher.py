@@ -188,6 +188,15 @@ class Dispatcher:
             if lane is not None and lane.runtime.held_reason is None:
                 lane.wake()
 
+    def apply_hold(self, endpoint: EndpointConfig, reason: str | None) -> None:
+        """The store's hold (pause, disable) of an endpoint, as any relay last left it.
+
+        A lane that is not enabled here keeps holding whatever the store says.
+        """
+        lane = self.lanes.get(endpoint.name)
+        if lane is not None and endpoint.enabled and lane.runtime.held_reason != reason:
+            self.set_held(endpoint.name, reason)
+
     def set_held(self, name: str, reason: str | None) -> None:
         lane = self.lanes.get(name)
         if lane is not None:

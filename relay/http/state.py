@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -62,6 +63,9 @@ class RelayState:
     last_reload: ReloadOutcome | None = None
     _expiry: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _holds_due: set[str] = field(default_factory=set, init=False, repr=False)
+    _holds_all: bool = field(default=False, init=False, repr=False)
+    _holds_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.host_rule = host_rule(self.config)
@@ -130,10 +134,43 @@ class RelayState:
 
     def heard_of_change(self, name: str) -> None:
         """Another replica changed an API endpoint (NOTIFY): load that one from the store."""
-        task = asyncio.get_running_loop().create_task(self._refresh(name),
-                                                      name=f"endpoint-refresh:{name}")
+        self._spawn(self._refresh(name), f"endpoint-refresh:{name}")
+
+    def heard_of_holds(self, names: Sequence[str] | None) -> None:
+        """Some relay paused, resumed or disabled these endpoints (None: maybe any).
+
+        Announcements arriving while a re-read runs are gathered into the next
+        one, so a burst of them costs one query, not one each.
+        """
+        if names is None:
+            self._holds_all = True
+        else:
+            self._holds_due.update(names)
+        if self._holds_task is None or self._holds_task.done():
+            self._holds_task = self._spawn(self._apply_holds(), "hold-refresh")
+
+    async def _apply_holds(self) -> None:
+        while self._holds_all or self._holds_due:
+            every, names = self._holds_all, self._holds_due
+            self._holds_all, self._holds_due = False, set()
+            try:
+                held = await self.storage.held_endpoints()
+            except StorageError as exc:
+                log.warning("hold_refresh_failed", error=str(exc), retry_in_s=1.0)
+                self._holds_all = self._holds_all or every
+                self._holds_due.update(names)
+                await asyncio.sleep(1.0)
+                continue
+            endpoints = (list(self.registry) if every else
+                         [e for name in names if (e := self.registry.get(name)) is not None])
+            for endpoint in endpoints:
+                self.dispatcher.apply_hold(endpoint, held.get(endpoint.name))
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _refresh(self, name: str) -> None:
         try:
@@ -185,9 +222,7 @@ class RelayState:
         rows = [a.row for name in [e.name for e in self.registry]
                 if (a := self.registry.api(name)) is not None]
         changed = self.registry.load(rows)
-        task = asyncio.get_running_loop().create_task(self._apply(changed), name="secret-expiry")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._apply(changed), "secret-expiry")
 
 
 def host_rule(config: Config) -> HostRule:

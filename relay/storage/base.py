@@ -322,6 +322,18 @@ class Storage(ABC):
     async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
         """Delete up to `limit` events received before `cutoff` that had no delivery."""
 
+    def set_hold_listener(  # noqa: B027
+        self, callback: Callable[[Sequence[str] | None], None]
+    ) -> None:
+        """Call `callback(names)` when another process paused, resumed or disabled endpoints.
+
+        `callback(None)` means "re-read every hold": announcements may have been
+        lost (PostgreSQL: the LISTEN connection was down). Each relay keeps
+        its lanes' holds in memory, so without this a lane paused here would
+        stay idle after another relay resumed the endpoint. A store only this
+        process writes has nothing to announce. Set before `open()`.
+        """
+
     # -- endpoints made through the API ----------------------------------------------------
 
     def set_endpoint_listener(self, callback: Callable[[str], None]) -> None:  # noqa: B027

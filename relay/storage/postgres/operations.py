@@ -26,6 +26,7 @@ from relay.storage.base import (
     QueueStats,
     RetryOutcome,
 )
+from relay.storage.postgres.listener import HOLD_CHANGED
 from relay.storage.queries import (
     ATTEMPT_COLUMNS,
     COMMIT_SKEW_S,
@@ -167,6 +168,7 @@ class OperationsMixin:
             status = await conn.execute(
                 "UPDATE deliveries SET status = 'held', updated_at = $1 "
                 "WHERE endpoint = $2 AND status IN ('pending', 'scheduled')", now, name)
+            await self._notify(conn, [HOLD_CHANGED + name])  # every relay's lane holds
             return _rowcount(status)
 
         return await self._write(run)
@@ -183,7 +185,7 @@ class OperationsMixin:
                 "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'scheduled' "
                 "ELSE 'pending' END, next_attempt_at = COALESCE(next_attempt_at, $1), "
                 "updated_at = $1 WHERE endpoint = $2 AND status = 'held'", now, name)
-            await self._notify(conn, [name])
+            await self._notify(conn, [name, HOLD_CHANGED + name])
             return _rowcount(status)
 
         return await self._write(run)

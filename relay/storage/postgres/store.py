@@ -62,7 +62,7 @@ from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.postgres.batching import GroupCommit, IngestJob, Job, RecordJob
 from relay.storage.postgres.endpoints import EndpointsMixin
 from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
-from relay.storage.postgres.listener import ENDPOINT_CHANGED, WakeupListener, payloads
+from relay.storage.postgres.listener import ENDPOINT_CHANGED, HOLD_CHANGED, WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
 from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, sort_out_job
@@ -144,6 +144,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         self._listener: WakeupListener | None = None
         self._wakeup: Callable[[Iterable[str]], None] | None = None
         self._endpoint_changed: Callable[[str], None] | None = None
+        self._holds_changed: Callable[[Sequence[str] | None], None] | None = None
         self._blocked_until: dict[str, float] = {}  # endpoint -> when a limit may allow a claim
         self._known: set[str] = set()  # endpoints this relay's lanes asked about
         self._notified_at: dict[str, float] = {}  # endpoint -> last ingest NOTIFY (monotonic)
@@ -155,6 +156,9 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
 
     def set_endpoint_listener(self, callback: Callable[[str], None]) -> None:
         self._endpoint_changed = callback
+
+    def set_hold_listener(self, callback: Callable[[Sequence[str] | None], None]) -> None:
+        self._holds_changed = callback
 
     async def open(self) -> None:
         settings = {"application_name": _APPLICATION_NAME}
@@ -181,7 +185,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         self._records.start()
         self._listener = WakeupListener(
             lambda: asyncpg.connect(self.dsn, timeout=self.timeout_s, server_settings=settings),
-            self.channel, self._notified, lambda: self._notified(sorted(self._known)),
+            self.channel, self._notified, self._reconnected,
         )
         self._listener.start()
 
@@ -199,15 +203,26 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
                 pool.terminate()
 
     def _notified(self, names: Iterable[str]) -> None:
-        """A notification: endpoints with work due, and `@name` for a changed API endpoint."""
-        due = []
+        """A notification: endpoints with work due, `@name` for a changed API endpoint,
+        `!name` for a pause, resume or disable."""
+        due, holds = [], []
         for name in names:
-            if not name.startswith(ENDPOINT_CHANGED):
+            if name.startswith(HOLD_CHANGED):
+                holds.append(name[len(HOLD_CHANGED):])
+            elif not name.startswith(ENDPOINT_CHANGED):
                 due.append(name)
             elif self._endpoint_changed is not None:
                 self._endpoint_changed(name[len(ENDPOINT_CHANGED):])
+        if holds and self._holds_changed is not None:
+            self._holds_changed(holds)
         if due and self._wakeup is not None:
             self._wakeup(due)
+
+    def _reconnected(self) -> None:
+        """Back after an outage: whatever was announced meanwhile is lost, so re-read it all."""
+        if self._holds_changed is not None:
+            self._holds_changed(None)
+        self._notified(sorted(self._known))
 
     @property
     def listening(self) -> bool:
@@ -477,6 +492,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
                     "UPDATE deliveries SET status = 'held', updated_at = $1 "
                     "WHERE endpoint = $2 AND status IN ('pending', 'scheduled')", now, name)
                 done[name] = reason
+            await self._notify(conn, [HOLD_CHANGED + name for name in done])
             return done
 
         return await self._write(run)
