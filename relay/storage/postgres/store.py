@@ -348,7 +348,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
                 job.future.set_result(value)
 
     async def _lock_endpoints(self, conn: asyncpg.Connection, names: Iterable[str], *,
-                              exclusive: bool) -> None:
+                              exclusive: bool, allocating: bool = False) -> None:
         """Take the endpoints' state locks (in name order, so never a deadlock).
 
         Writes that queue deliveries (ingest, recorded attempts) take them
@@ -356,8 +356,14 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         (pause, disable) takes them exclusive, so it waits for those writes
         to commit and its UPDATE to `held` catches every row they left
         waiting, and writes after it see the endpoint held.
+
+        `allocating` (a write that will insert deliveries) also takes the
+        delivery-id lock shared, in the same statement: see
+        `committed_delivery_ids`, which takes it exclusive.
         """
         keys = sorted(f"relay:endpoint:{self.schema}:{name}" for name in set(names))
+        if keys and allocating:
+            keys.append(self._id_lock_key)
         if keys:
             await conn.execute(_LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED, keys)
 
@@ -373,7 +379,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
             stored = {row[0]: (bytes(row[1]), row[2], row[3]) for row in rows}
         await self._lock_endpoints(
             conn, {name for job in jobs for e in job.events for name in e.endpoints},
-            exclusive=False)
+            exclusive=False, allocating=True)
         held = await self._held_names(conn)
         deleted = await self._deleted_names(conn)
         new_events: list[NewEvent] = []
