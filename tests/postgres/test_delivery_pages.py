@@ -63,7 +63,7 @@ async def test_a_first_page_includes_a_smaller_id_committed_after_a_larger(
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(first_page)
             with anyio.fail_after(10):
-                while not await _waiting_for_a_lock(watcher):
+                while not await _waiting_for_a_lock(watcher):  # noqa: ASYNC110 (polled)
                     await anyio.sleep(0.01)
             assert pages == []  # the page waits for the smaller id's transaction...
             await slow.commit()
