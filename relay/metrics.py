@@ -207,6 +207,13 @@ class RelayMetrics:
         self.config_rejected = Gauge("relay_config_rejected", "1 while the last reload of "
                                      "relay.yaml was rejected (the old config still runs)",
                                      registry=self.registry)
+        self.source_accepted = Counter(
+            "relay_source_requests_accepted", "Requests of a source (`sources:`) verified and "
+            "stored, duplicates included, by source", ["source"], registry=self.registry)
+        self.source_refused = Counter(
+            "relay_source_requests_refused", "Requests of a source refused with a 401, nothing "
+            "stored, by source and reason (missing, signature, timestamp)", ["source", "reason"],
+            registry=self.registry)
         self._types: set[str] = set()
 
     def _type_label(self, event_type: str, catalog: Sequence[str] | None) -> str:

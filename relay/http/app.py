@@ -32,6 +32,7 @@ from relay.http.admin import admin_routes
 from relay.http.dashboard import dashboard_routes
 from relay.http.ingest import IngestEndpoint
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
+from relay.http.sources import SourceRoutes
 from relay.http.state import RelayState
 from relay.registry import Registry
 from relay.retention import Retention
@@ -80,6 +81,7 @@ class RelayApp(Starlette):
     """
 
     ingest_paths: dict[str, IngestEndpoint]
+    source_paths: SourceRoutes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -87,6 +89,11 @@ class RelayApp(Starlette):
             if handler is not None:
                 scope["app"] = self
                 await handler(scope, receive, send)
+                return
+            source = self.source_paths.get(scope["path"])  # only after ingest's own paths
+            if source is not None:
+                scope["app"] = self
+                await source(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
@@ -169,4 +176,5 @@ def create_app(
         "/v1/events": IngestEndpoint(state, batch=False),
         "/v1/events/batch": IngestEndpoint(state, batch=True),
     }
+    app.source_paths = SourceRoutes(state)
     return app

@@ -91,6 +91,7 @@ class EventRecord:
     received_at: float
     delivery_count: int
     tenant: str | None = None
+    source: str | None = None  # the `sources:` entry it came through; None: /v1/events
 
 
 @dataclass(frozen=True, slots=True)

@@ -392,12 +392,13 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
             return outcomes
         by_id = sorted(new_events, key=lambda e: e.id)
         inserted = await conn.fetch(
-            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant) "
+            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source) "
             "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], "
-            "$5::int4[], $6::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
+            "$5::int4[], $6::text[], $7::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING "
+            "RETURNING id",
             [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
             [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
-            [e.tenant for e in by_id],
+            [e.tenant for e in by_id], [e.source for e in by_id],
         )
         if len(inserted) != len(by_id):
             raise _Raced
