@@ -116,6 +116,8 @@ class EventOut(_Answer):
     type: str
     received_at: Time
     tenant: str | None = None
+    source: str = "default"
+    """The `sources:` entry it came through; `default` is /v1/events."""
     payload: Any
     """The body parsed, or null when it does not read back as JSON (see payload_text)."""
     payload_text: str | None
