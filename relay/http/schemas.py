@@ -149,6 +149,8 @@ class EndpointOut(_Answer):
     jitter: float | None = None
     description: str | None = None
     tenant: str | None = None
+    sources: list[str] | None = None
+    """Only events of these sources (`default`: /v1/events); null: of every source."""
     status: Literal["ok", "error", "paused", "disabled"]
     status_reason: str | None
     paused: bool
