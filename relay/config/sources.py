@@ -44,7 +44,7 @@ VERIFY_SCHEMES: tuple[VerifyScheme, ...] = ("babel", "x-webhook", "standard", "h
                                             "bearer", "basic", "none")
 _SIGNING = ("babel", "x-webhook", "standard", "hmac")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
-_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~-]{1,64}){1,8}")
+_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9._~-]{1,64}){1,8}")  # no . or ..
 # The first path segments of the relay's own routes: a source path there would shadow them.
 _RESERVED = frozenset({"v1", "ui", "portal", "healthz", "readyz", "metrics", "openapi.json",
                        "docs", "static"})
@@ -90,7 +90,7 @@ def to_source_path(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not _PATH_RE.fullmatch(value):
         raise ValueError("expected a path such as /hooks/babel: 1 to 8 segments of letters, "
-                         f"digits, '.', '_', '~' or '-', got {value!r}"[:200])
+                         f"digits, '.', '_', '~' or '-' (not . or ..), got {value!r}"[:200])
     first = value.split("/", 2)[1]
     if first in _RESERVED and not value.startswith("/v1/sources/"):
         raise ValueError(f"{value!r} is under /{first}, which the relay serves itself; pick "

@@ -1118,6 +1118,20 @@ class StorageContract:
         both = await store.list_deliveries(DeliveryFilter(endpoint="a"), 10)
         assert [d.tenant for d in both] == [None, "acme"]
 
+    async def test_an_event_s_source_is_kept(self, store: Storage) -> None:
+        await store.ingest([
+            NewEvent("evt_1", "a.b", BODY, ("a",), T0, True, "acme", "babel"),
+            NewEvent("evt_2", "a.b", BODY, ("a",), T0, True),
+        ])
+        babel, plain = await store.get_event("evt_1"), await store.get_event("evt_2")
+        assert babel is not None and (babel.source, babel.tenant) == ("babel", "acme")
+        assert plain is not None and plain.source is None
+        # A platform's retry is a duplicate: no second event, no second delivery.
+        [again] = await store.ingest([NewEvent("evt_1", "a.b", BODY, ("a",), T0, True,
+                                               None, "babel")])
+        assert again.duplicate
+        assert len(await store.event_deliveries("evt_1")) == 1
+
     async def test_set_endpoint_listener_hears_another_instance_s_changes(
             self, make_store: Callable[[], Storage]) -> None:
         heard: list[str] = []
