@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from relay.signing import Signer
+from tests.admin.harness import run_cli
 from tests.conftest import SECRET, endpoint_yaml
 from tests.support import Received, Receiver, RelayThread, base_config, free_port, wait_until
 
@@ -434,3 +435,21 @@ def test_unsourced_paths_are_unaffected(relay: RelayThread, tmp_path: Path) -> N
                           headers={"Content-Type": "application/json"})
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_dashboard_and_cli_show_the_source(relay: RelayThread) -> None:
+    """The event and delivery pages, and `relay event`, say which source an event came by."""
+    body = babel_body("LIC-0200")
+    relay.post(body, babel_request("wh-ui", body), path="/v1/sources/babel")
+    with httpx.Client(base_url=relay.url, timeout=10) as client:
+        page = client.get("/ui/events/wh-ui")
+        assert page.status_code == 200, page.text
+        assert re.search(r"<dd class=\"mono\" data-source>babel</dd>", page.text)
+        delivery = client.get("/v1/events/wh-ui").json()["deliveries"][0]["id"]
+        detail = client.get(f"/ui/deliveries/{delivery}").text
+        assert re.search(r"<dd class=\"mono\" data-source>babel</dd>", detail)
+        plain = relay.post(b'{"type":"license.updated"}').json()["id"]
+        assert re.search(r"data-source>default</dd>", client.get(f"/ui/events/{plain}").text)
+    result = run_cli("event", "wh-ui", "-c", str(relay.config_path))
+    assert result.code == 0, result.err
+    assert "source babel, tenant 42" in result.out
