@@ -453,3 +453,31 @@ def test_dashboard_and_cli_show_the_source(relay: RelayThread) -> None:
     result = run_cli("event", "wh-ui", "-c", str(relay.config_path))
     assert result.code == 0, result.err
     assert "source babel, tenant 42" in result.out
+
+
+def test_a_reload_adds_changes_and_removes_sources(
+    make_relay: Callable[..., RelayThread], receiver: Receiver
+) -> None:
+    """Sources follow relay.yaml: a new source answers, a rotated secret applies, a removed 404s."""
+    relay = make_relay(endpoint_yaml("all", receiver.url + "/reloaded"))
+    body = b'{"type":"license.created","n":"reload"}'
+    signed = {"X-Webhook-Signature": hex_hmac("first", body)}
+    assert relay.post(body, signed, path="/v1/sources/late").status_code == 404
+
+    def reload_with(sources: str) -> None:
+        text = relay.config_path.read_text().split("sources:\n")[0]
+        relay.config_path.write_text(text + sources)
+        answer = httpx.post(relay.url + "/v1/reload", timeout=10,
+                            headers={"Content-Type": "application/json"})
+        assert answer.status_code == 200, answer.text
+
+    reload_with('sources:\n  - {"name": "late", "verify": {"scheme": "x-webhook", '
+                '"secret": "first"}}\n')
+    assert relay.post(body, signed, path="/v1/sources/late").status_code == 202
+    reload_with('sources:\n  - {"name": "late", "verify": {"scheme": "x-webhook", '
+                '"secret": "second"}}\n')
+    assert relay.post(body, signed, path="/v1/sources/late").status_code == 401
+    rotated = {"X-Webhook-Signature": hex_hmac("second", body)}
+    assert relay.post(body, rotated, path="/v1/sources/late").status_code == 202
+    reload_with("sources: []\n")
+    assert relay.post(body, signed, path="/v1/sources/late").status_code == 404
