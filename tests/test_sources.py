@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from relay.http.schemas import SourceListOut
 from relay.signing import Signer
 from tests.admin.harness import run_cli
 from tests.conftest import SECRET, endpoint_yaml
@@ -481,3 +482,23 @@ def test_a_reload_adds_changes_and_removes_sources(
     assert relay.post(body, rotated, path="/v1/sources/late").status_code == 202
     reload_with("sources: []\n")
     assert relay.post(body, signed, path="/v1/sources/late").status_code == 404
+
+
+def test_the_admin_api_lists_sources_without_their_secrets(relay: RelayThread) -> None:
+    """GET /v1/sources: paths, schemes and counts as the OpenAPI schema says; no secret."""
+    answer = httpx.get(relay.url + "/v1/sources", timeout=10)
+    assert answer.status_code == 200
+    SourceListOut.model_validate(answer.json())
+    by_name = {s["name"]: s for s in answer.json()["data"]}
+    assert list(by_name) == [s["name"] for s in SOURCES]
+    assert by_name["platform"]["path"] == "/hooks/license-platform"
+    assert by_name["babel"]["path"] == "/v1/sources/babel"
+    assert by_name["babel"]["id_from"] == "header:X-Babel-Webhook-Id"
+    assert by_name["stamped"]["verify"]["tolerance"] == "1m"
+    for secret in (BABEL_SECRET, PLATFORM_SECRET, CHAIN_SECRET, "t-new", "pw-1", "gh-secret"):
+        assert secret not in answer.text
+    body = babel_body("LIC-0300")
+    before = by_name["babel"]["refused"].get("signature", 0)
+    relay.post(body, babel_request("wh-count", body, "00"), path="/v1/sources/babel")
+    after = httpx.get(relay.url + "/v1/sources", timeout=10).json()["data"][0]
+    assert after["refused"]["signature"] == before + 1

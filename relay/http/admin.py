@@ -32,6 +32,7 @@ from relay.http.dashboard.security import SECURITY_HEADERS
 from relay.http.params import delivery_filter, endpoint_query
 from relay.http.problems import Problem
 from relay.http.serialization import parse_delivery_id
+from relay.http.sources import sources_data
 from relay.http.state import RelayState
 from relay.metrics import CONTENT_TYPE_LATEST
 from relay.timefmt import iso
@@ -110,6 +111,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 def _json(data: Any, status_code: int = 200) -> Response:
     return JSONResponse(data, status_code=status_code)
+
+
+async def list_sources(request: Request, state: RelayState) -> Response:
+    """The sources of relay.yaml, their paths and schemes (never a secret), their counts."""
+    return _json(sources_data(state))
 
 
 async def list_endpoints(request: Request, state: RelayState) -> Response:
@@ -256,6 +262,7 @@ def admin_routes() -> list[Route]:
     """The routes to mount on the relay's app, next to ingest."""
     return [
         Route("/v1/endpoints", _admin(list_endpoints), methods=["GET"]),
+        Route("/v1/sources", _admin(list_sources), methods=["GET"]),
         Route("/v1/endpoints", _admin(create_endpoint), methods=["POST"]),
         Route("/v1/endpoints/{name}", _admin(get_endpoint), methods=["GET"]),
         Route("/v1/endpoints/{name}", _admin(update_endpoint), methods=["PATCH"]),

@@ -67,6 +67,20 @@ OPERATIONS: tuple[Operation, ...] = (
               {202: schemas.BatchOut, 200: schemas.BatchOut, 409: schemas.ProblemOut,
                413: schemas.ProblemOut, 422: schemas.ProblemOut}, tags=("ingest",),
               public=True),
+    Operation("post", "/v1/sources/{name}",
+              "A platform's own webhook, verified as its source says (or at its `path`)",
+              {202: schemas.IngestOut, 200: schemas.IngestOut, 401: schemas.ProblemOut,
+               409: schemas.ProblemOut, 413: schemas.ProblemOut, 422: schemas.ProblemOut},
+              example={"EventType": "license.created", "LicenseId": "LIC-0001"},
+              path_params=(("name", "The source's name in relay.yaml."),), tags=("ingest",),
+              public=True,
+              description="The body as the platform sends it, with its own signature "
+                          "headers (X-Babel-Signature, X-Webhook-Signature, webhook-signature, "
+                          "or a source's `hmac` header). A missing or wrong signature: 401 "
+                          "signature-invalid, nothing stored. The platform's delivery id "
+                          "(`id_from`) is the event id, so its retries are duplicates."),
+    Operation("get", "/v1/sources", "The sources of relay.yaml and what they took",
+              {200: schemas.SourceListOut}, tags=("ingest",)),
     Operation("get", "/healthz", "Liveness: the process answers", {200: schemas.HealthOut},
               tags=("operations",), public=True),
     Operation("get", "/readyz", "Readiness: the store takes writes, lanes run",

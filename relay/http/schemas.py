@@ -36,6 +36,8 @@ __all__ = [
     "RetriedOut",
     "RotateSecretIn",
     "RotatedSecretOut",
+    "SourceListOut",
+    "SourceOut",
     "TestOut",
 ]
 
@@ -239,3 +241,36 @@ class ReloadOut(_Answer):
 class PortalSessionOut(_Answer):
     url: str
     expires_at: Time
+
+
+class VerifyOut(_Answer):
+    """A source's `verify`, as relay.yaml spells it; secrets, tokens and passwords left out."""
+
+    scheme: Literal["babel", "x-webhook", "standard", "hmac", "bearer", "basic", "none"]
+    header: str | None
+    algorithm: Literal["sha256", "sha512"]
+    encoding: Literal["hex", "base64"]
+    prefix: str
+    signed: Literal["body", "timestamp.body"]
+    timestamp_header: str | None
+    tolerance: str
+    username: str | None
+
+
+class SourceOut(_Answer):
+    """One of `sources:`: where the platform posts, how it is verified, what it sent."""
+
+    name: str
+    path: str
+    verify: VerifyOut
+    type_from: str | None
+    id_from: str | None
+    tenant_from: str | None
+    accepted: int
+    """Requests verified and stored since the relay started (duplicates included)."""
+    refused: dict[str, int]
+    """Requests refused since the relay started, by reason: missing, signature, timestamp."""
+
+
+class SourceListOut(_Answer):
+    data: list[SourceOut]

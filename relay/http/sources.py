@@ -36,7 +36,7 @@ from relay.http.state import RelayState
 from relay.models import NewEvent
 from relay.verification import Check, Refused, build_check
 
-__all__ = ["SourceEndpoint", "SourceRoutes"]
+__all__ = ["SourceEndpoint", "SourceRoutes", "sources_data"]
 
 log = structlog.get_logger("relay.http")
 
@@ -84,7 +84,7 @@ class SourceEndpoint:
                 raise Problem(409, "idempotency-conflict",
                               f"an event with id {outcome.id!r} was already received with a "
                               "different body", id=outcome.id)
-            state.metrics.source_accepted.labels(self.source.name).inc()
+            state.metrics.sources.accept(self.source.name)
             status = 200 if outcome.duplicate else 202
             data = outcome_json(outcome).encode()
         except ClientGone:
@@ -107,7 +107,7 @@ class SourceEndpoint:
         try:
             self.check(headers, body, self.state.clock())
         except Refused as refusal:
-            self.state.metrics.source_refused.labels(self.source.name, refusal.reason).inc()
+            self.state.metrics.sources.refuse(self.source.name, refusal.reason)
             log.info("source_refused", source=self.source.name, reason=refusal.reason)
             challenge = _CHALLENGES.get(self.source.verify.scheme)
             raise Problem(401, "signature-invalid",
@@ -191,6 +191,18 @@ def _text(raw: Any, where: str, slug: str) -> str:
         raise Problem(400, slug, f"the {where} must be a string or an integer, got "
                                  f"{json_kind(raw)}")
     return str(raw)
+
+
+def sources_data(state: RelayState) -> dict[str, Any]:
+    """`GET /v1/sources`: each source as relay.yaml says it (no secret), with its counts."""
+    counts = state.metrics.sources
+    data = []
+    for source in state.config.sources:
+        fields = source.model_dump(mode="json")
+        data.append({**fields, "path": source.ingest_path,
+                     "accepted": counts.accepted.get(source.name, 0),
+                     "refused": counts.refusals(source.name)})
+    return {"data": data}
 
 
 class SourceRoutes:
