@@ -502,3 +502,24 @@ def test_the_admin_api_lists_sources_without_their_secrets(relay: RelayThread) -
     relay.post(body, babel_request("wh-count", body, "00"), path="/v1/sources/babel")
     after = httpx.get(relay.url + "/v1/sources", timeout=10).json()["data"][0]
     assert after["refused"]["signature"] == before + 1
+
+
+def test_api_endpoints_take_sources_too(relay: RelayThread, receiver: Receiver) -> None:
+    """POST /v1/endpoints with `sources`: checked against relay.yaml's, then routed by them."""
+    spec = {"url": receiver.url + "/api-chain", "allow_http": True, "events": ["*"]}
+    unknown = httpx.post(relay.url + "/v1/endpoints", json={**spec, "sources": ["nope"]},
+                         timeout=10)
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "sources"
+    created = httpx.post(relay.url + "/v1/endpoints",
+                         json={**spec, "name": "api-chain", "sources": ["licensechain"]},
+                         timeout=10)
+    assert created.status_code == 201, created.text
+    assert created.json()["sources"] == ["licensechain"]
+    body = licensechain_body(str(uuid.uuid4()))
+    answer = relay.post(body, {"X-Webhook-Signature": hex_hmac(CHAIN_SECRET, body)},
+                        path="/v1/sources/licensechain")
+    assert answer.json()["deliveries"] == 2  # all, api-chain
+    delivered(receiver, "/api-chain", body)
+    plain = relay.post(b'{"type":"license.created","for":"not api-chain"}').json()
+    assert plain["deliveries"] == 2  # all, default-only
