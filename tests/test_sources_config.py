@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from relay.config import parse_config
+from relay.config import load_config, parse_config
 from relay.config.sources import SourceConfig
 from relay.exceptions import ConfigError
 from relay.verification import Refused, build_check
@@ -119,3 +120,15 @@ def test_hex_signatures_are_compared_whatever_their_case_and_length() -> None:
     for signature in ("", "ab", "zz" * 32, "é" * 64, "0" * 1000):
         with pytest.raises(Refused):
             check({"x-babel-signature": signature}, b"{}", 0.0)
+
+
+def test_the_benchmark_s_source_request_verifies(tmp_path: Path) -> None:
+    """bench.sources measures accepted requests: its config loads and its signature matches."""
+    from bench.sources import EVENT, babel_headers, relay_config
+
+    config = load_config(relay_config(tmp_path, 8787), env={})
+    check = build_check(config.sources[0].verify)
+    headers = {name.lower(): value for name, value in babel_headers().items()}
+    check(headers, json.dumps(EVENT).encode(), 0.0)
+    with pytest.raises(Refused):
+        check(headers, json.dumps(EVENT).encode() + b" ", 0.0)
