@@ -38,6 +38,7 @@ __all__ = [
     "RetryOutcome",
     "Storage",
     "StoredEndpoint",
+    "StoredSource",
 ]
 
 RetryOutcome = Literal["queued", "in_flight", "not_found"]
@@ -122,6 +123,17 @@ class StoredEndpoint:
 
     name: str
     tenant: str | None
+    spec: str = field(repr=False)
+    secrets: str = field(repr=False)
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSource:
+    """A source made through the admin API: its fields as JSON (no secret), secrets sealed."""
+
+    name: str
     spec: str = field(repr=False)
     secrets: str = field(repr=False)
     created_at: float
@@ -374,3 +386,18 @@ class Storage(ABC):
     @abstractmethod
     async def api_endpoint(self, name: str) -> StoredEndpoint | None:
         """One API endpoint, or None."""
+
+    # -- sources made through the API ------------------------------------------------------
+
+    @abstractmethod
+    async def save_source(self, row: StoredSource, create: bool) -> bool:
+        """Store an API source: with `create`, False when the name is taken; without it,
+        replace one, False when there is none of that name."""
+
+    @abstractmethod
+    async def delete_source(self, name: str) -> bool:
+        """Delete an API source; False when there is none of that name."""
+
+    @abstractmethod
+    async def api_sources(self) -> list[StoredSource]:
+        """Every API source, by name."""

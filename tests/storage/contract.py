@@ -30,7 +30,13 @@ from relay.models import (
     IngestOutcome,
     NewEvent,
 )
-from relay.storage.base import DeliveryFilter, DeliveryRecord, Storage, StoredEndpoint
+from relay.storage.base import (
+    DeliveryFilter,
+    DeliveryRecord,
+    Storage,
+    StoredEndpoint,
+    StoredSource,
+)
 from relay.storage.health import disable_after_reason
 
 __all__ = ["T0", "StorageContract"]
@@ -1131,6 +1137,24 @@ class StorageContract:
                                                None, "babel")])
         assert again.duplicate
         assert len(await store.event_deliveries("evt_1")) == 1
+
+    async def test_api_sources_are_created_replaced_and_deleted(self, store: Storage) -> None:
+        first = StoredSource("babel", '{"name": "babel"}', "sealed-1", T0, T0)
+        assert await store.save_source(first, create=True)
+        assert not await store.save_source(
+            StoredSource("babel", "{}", "sealed-x", T0 + 1, T0 + 1), create=True)
+        assert await store.api_sources() == [first]
+        replaced = StoredSource("babel", '{"name": "babel", "id_from": "header:X"}', "sealed-2",
+                                T0, T0 + 5)
+        assert await store.save_source(replaced, create=False)
+        assert not await store.save_source(StoredSource("nope", "{}", "s", T0, T0),
+                                           create=False)
+        assert await store.save_source(StoredSource("a-first", "{}", "s", T0, T0), create=True)
+        assert [s.name for s in await store.api_sources()] == ["a-first", "babel"]
+        assert (await store.api_sources())[1] == replaced
+        assert await store.delete_source("babel")
+        assert not await store.delete_source("babel")
+        assert [s.name for s in await store.api_sources()] == ["a-first"]
 
     async def test_set_endpoint_listener_hears_another_instance_s_changes(
             self, make_store: Callable[[], Storage]) -> None:

@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from relay.storage.base import CreateOutcome, StoredEndpoint
+from relay.storage.base import CreateOutcome, StoredEndpoint, StoredSource
 from relay.storage.postgres.listener import ENDPOINT_CHANGED
 
 __all__ = ["EndpointsMixin"]
 
 T = TypeVar("T")
 _COLUMNS = "name, tenant, spec, secrets, created_at, updated_at"
+_SOURCE_COLUMNS = "name, spec, secrets, created_at, updated_at"
 
 
 class EndpointsMixin:
@@ -111,3 +112,30 @@ class EndpointsMixin:
         rows = await self._fetch(
             f"SELECT {_COLUMNS} FROM api_endpoints WHERE name = $1", name)  # noqa: S608
         return StoredEndpoint(*rows[0]) if rows else None
+
+    async def save_source(self, row: StoredSource, create: bool) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            if create:
+                saved = await conn.fetchval(
+                    f"INSERT INTO api_sources ({_SOURCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5) "  # noqa: S608
+                    "ON CONFLICT (name) DO NOTHING RETURNING name", *astuple(row))
+            else:
+                saved = await conn.fetchval(
+                    "UPDATE api_sources SET spec = $2, secrets = $3, updated_at = $4 "
+                    "WHERE name = $1 RETURNING name",
+                    row.name, row.spec, row.secrets, row.updated_at)
+            return saved is not None
+
+        return await self._write(run)
+
+    async def delete_source(self, name: str) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            gone = await conn.fetchval("DELETE FROM api_sources WHERE name = $1 RETURNING name",
+                                       name)
+            return gone is not None
+
+        return await self._write(run)
+
+    async def api_sources(self) -> list[StoredSource]:
+        rows = await self._fetch(f"SELECT {_SOURCE_COLUMNS} FROM api_sources ORDER BY name")  # noqa: S608
+        return [StoredSource(*row) for row in rows]

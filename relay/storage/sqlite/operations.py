@@ -26,6 +26,7 @@ from relay.storage.base import (
     QueueStats,
     RetryOutcome,
     StoredEndpoint,
+    StoredSource,
 )
 from relay.storage.queries import (
     ATTEMPT_COLUMNS,
@@ -39,16 +40,18 @@ from relay.storage.queries import (
     endpoint_stats,
     event_record,
 )
-from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS
+from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS, SOURCE_COLUMNS
 from relay.storage.sqlite.ops import (
     CREATE_ENDPOINT,
     DELETE_ENDPOINT,
+    DELETE_SOURCE,
     PAUSE_ENDPOINT,
     PURGE_FINISHED,
     PURGE_UNROUTED_EVENTS,
     RECOVER_FAILED,
     RESUME_ENDPOINT,
     RETRY_DELIVERY,
+    SAVE_SOURCE,
     UPDATE_ENDPOINT,
     Op,
 )
@@ -204,3 +207,16 @@ class OperationsMixin:
             f"SELECT {ENDPOINT_COLUMNS} FROM api_endpoints WHERE name = ?",  # noqa: S608
             (name,))
         return StoredEndpoint(*rows[0]) if rows else None
+
+    # -- sources made through the API
+
+    async def save_source(self, row: StoredSource, create: bool) -> bool:
+        return await self._write(SAVE_SOURCE, astuple(row), create)
+
+    async def delete_source(self, name: str) -> bool:
+        return await self._write(DELETE_SOURCE, name)
+
+    async def api_sources(self) -> list[StoredSource]:
+        rows = await self._query(
+            f"SELECT {SOURCE_COLUMNS} FROM api_sources ORDER BY name")  # noqa: S608
+        return [StoredSource(*row) for row in rows]

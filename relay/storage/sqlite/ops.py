@@ -108,6 +108,8 @@ PURGE_UNROUTED_EVENTS = Single(WriteOps.purge_unrouted_events, durable=True)
 CREATE_ENDPOINT = Single(WriteOps.create_endpoint, durable=True)
 UPDATE_ENDPOINT = Single(WriteOps.update_endpoint, durable=True)
 DELETE_ENDPOINT = Single(WriteOps.delete_endpoint, durable=True)
+SAVE_SOURCE = Single(WriteOps.save_source, durable=True)
+DELETE_SOURCE = Single(WriteOps.delete_source, durable=True)
 
 # Made first in each round, in this order, before the single writes.
 BATCHED: tuple[Batched[Any, Any], ...] = (INGEST, RECORD)
@@ -115,7 +117,8 @@ BATCHED: tuple[Batched[Any, Any], ...] = (INGEST, RECORD)
 SINGLES: dict[str, Single[..., Any]] = {op.name: op for op in (
     CLAIM, RELEASE, RECOVER_INTERRUPTED, REAP_EXPIRED_LEASES, SYNC_ENDPOINTS, CHECK_WRITABLE,
     PAUSE_ENDPOINT, RESUME_ENDPOINT, RECOVER_FAILED, RETRY_DELIVERY, PURGE_FINISHED,
-    PURGE_UNROUTED_EVENTS, CREATE_ENDPOINT, UPDATE_ENDPOINT, DELETE_ENDPOINT,
+    PURGE_UNROUTED_EVENTS, CREATE_ENDPOINT, UPDATE_ENDPOINT, DELETE_ENDPOINT, SAVE_SOURCE,
+    DELETE_SOURCE,
 )}
 OPS: dict[str, Single[..., Any] | Batched[Any, Any]] = {
     **{op.name: op for op in BATCHED}, **SINGLES,
