@@ -416,8 +416,10 @@ def test_events_show_their_source_in_the_admin_api(relay: RelayThread) -> None:
 
 
 def test_only_post_and_json_bodies(relay: RelayThread) -> None:
-    """A source path answers 405 to GET and 415 to a form, as /v1/events does."""
-    assert httpx.get(relay.url + "/v1/sources/babel", timeout=10).status_code == 405
+    """A source's own path answers 405 to GET and 415 to a form, as /v1/events does; GET
+    /v1/sources/{name} is the admin API's."""
+    assert httpx.get(relay.url + "/hooks/license-platform", timeout=10).status_code == 405
+    assert httpx.get(relay.url + "/v1/sources/babel", timeout=10).json()["origin"] == "config"
     form = httpx.post(relay.url + "/v1/sources/babel", content=b"a=b", timeout=10,
                       headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert form.status_code == 415

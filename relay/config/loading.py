@@ -34,7 +34,7 @@ from relay.config.models import (
     LimitsConfig,
     LoggingConfig,
 )
-from relay.config.sources import DEFAULT_SOURCE
+from relay.config.sources import DEFAULT_SOURCE, SourceConfig
 from relay.config.values import (
     is_loopback_host,
     kind,
@@ -46,7 +46,7 @@ from relay.exceptions import ConfigError
 
 __all__ = [
     "ClientSettings", "Problem", "endpoint_problems", "load_client_settings", "load_config",
-    "parse_config", "source_problems", "validate_endpoint",
+    "parse_config", "source_problems", "validate_endpoint", "validate_source",
 ]
 
 Problem = tuple[str, str]  # (key path, what is wrong)
@@ -113,6 +113,16 @@ def validate_endpoint(raw: Any, delivery: DeliveryConfig,
     except ValidationError as exc:
         return None, _field_problems(exc, EndpointConfig, prefix) + problems
     return (None if problems else endpoint), problems
+
+
+def validate_source(raw: Any, prefix: str = "") -> tuple[SourceConfig | None, list[Problem]]:
+    """One source from an API body: the model, or every problem with its path."""
+    if not isinstance(raw, dict):
+        return None, [(prefix, f"expected a mapping, got {kind(raw)}")]
+    try:
+        return SourceConfig.model_validate(raw), []
+    except ValidationError as exc:
+        return None, _field_problems(exc, SourceConfig, prefix)
 
 
 def endpoint_problems(data: Mapping[str, Any]) -> list[Problem]:

@@ -91,7 +91,9 @@ class RelayApp(Starlette):
                 await handler(scope, receive, send)
                 return
             source = self.source_paths.get(scope["path"])  # only after ingest's own paths
-            if source is not None:
+            # /v1/sources/{name} is also the admin API's: only POST is the platform's.
+            if source is not None and (scope["method"] == "POST"
+                                       or not scope["path"].startswith("/v1/sources/")):
                 scope["app"] = self
                 await source(scope, receive, send)
                 return

@@ -75,7 +75,7 @@ def _validated(state: RelayState, spec: dict[str, Any],
                                            state.config.delivery)
     if endpoint is None:
         raise _invalid(problems)
-    known = {DEFAULT_SOURCE, *(s.name for s in state.config.sources)}
+    known = {DEFAULT_SOURCE, *(s.name for s in state.sources)}
     unknown = [name for name in endpoint.sources or () if name not in known]
     if unknown:
         raise _invalid([("sources", f"no source is named {unknown[0]!r} (known: "

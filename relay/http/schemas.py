@@ -266,6 +266,8 @@ class SourceOut(_Answer):
     type_from: str | None
     id_from: str | None
     tenant_from: str | None
+    origin: Literal["config", "api"]
+    """config: declared in relay.yaml (read-only here); api: made through this API."""
     accepted: int
     """Requests verified and stored since the relay started (duplicates included)."""
     refused: dict[str, int]

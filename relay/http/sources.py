@@ -36,7 +36,7 @@ from relay.http.state import RelayState
 from relay.models import NewEvent
 from relay.verification import Check, Refused, build_check
 
-__all__ = ["SourceEndpoint", "SourceRoutes", "sources_data"]
+__all__ = ["SourceEndpoint", "SourceRoutes"]
 
 log = structlog.get_logger("relay.http")
 
@@ -56,7 +56,7 @@ class SourceEndpoint:
     def __init__(self, state: RelayState, source: SourceConfig, key: str) -> None:
         self.state = state
         self.source = source
-        self.key = key  # `sources[i]`, to name the config keys in messages
+        self.key = key  # `sources[i]` in relay.yaml, "" through the API: names keys in messages
         self.check: Check = build_check(source.verify)
         type_header, id_header = _SCHEME_HEADERS.get(source.verify.scheme, (None, None))
         self.type_headers = tuple(h for h in (type_header, "x-event-type") if h)
@@ -103,6 +103,11 @@ class SourceEndpoint:
                     "headers": [_JSON_HEADER, (b"content-length", b"%d" % len(data))]})
         await send({"type": "http.response.body", "body": data})
 
+    def _key(self, field: str) -> str:
+        """A field of this source as its author wrote it: `sources[2].verify` in relay.yaml,
+        `verify` for one made through the API."""
+        return f"{self.key}.{field}" if self.key else field
+
     def _verify(self, headers: dict[str, str], body: bytes) -> None:
         try:
             self.check(headers, body, self.state.clock())
@@ -111,7 +116,7 @@ class SourceEndpoint:
             log.info("source_refused", source=self.source.name, reason=refusal.reason)
             challenge = _CHALLENGES.get(self.source.verify.scheme)
             raise Problem(401, "signature-invalid",
-                          f"{refusal.detail} ({self.key}.verify); nothing was stored",
+                          f"{refusal.detail} ({self._key('verify')}); nothing was stored",
                           source=self.source.name,
                           headers={"WWW-Authenticate": challenge} if challenge else None
                           ) from None
@@ -127,11 +132,11 @@ class SourceEndpoint:
             raise Problem(400, "not-an-object",
                           f"the event must be a JSON object, got {json_kind(value)}")
         event_type = self._type(value, headers)
-        key, key_where = _read(id_from, "id_from", self.key, value, headers, self.id_headers,
+        key, key_where = _read(id_from, self._key("id_from"), value, headers, self.id_headers,
                                ingest.id_field, "ingest.id_field")
         if key is not None and not isinstance(key, str):
             key = _text(key, key_where, "invalid-idempotency-key")
-        tenant, tenant_where = _read(source.tenant_from, "tenant_from", self.key, value,
+        tenant, tenant_where = _read(source.tenant_from, self._key("tenant_from"), value,
                                      headers, ("x-tenant",), ingest.tenant_field,
                                      "ingest.tenant_field")
         if tenant is not None and not isinstance(tenant, str):
@@ -147,7 +152,7 @@ class SourceEndpoint:
                 return found
             problem = "is missing" if found is None else f"is {json_kind(found)}, not a string"
             raise Problem(400, "missing-event-type",
-                          f"no event type: the {where} ({self.key}.type_from) {problem}")
+                          f"no event type: the {where} ({self._key('type_from')}) {problem}")
         for name in self.type_headers:
             if name in headers:
                 return headers[name]
@@ -158,7 +163,7 @@ class SourceEndpoint:
                 return field
         raise Problem(400, "missing-event-type",
                       f"no event type: no {' or '.join(self.type_headers)} header and no "
-                      f"string field among {', '.join(fields)}; set {self.key}.type_from")
+                      f"string field among {', '.join(fields)}; set {self._key('type_from')}")
 
 
 def _at(where: tuple[str, str], value: dict[str, Any],
@@ -169,13 +174,14 @@ def _at(where: tuple[str, str], value: dict[str, Any],
     return field_at(value, name), f"field {name!r}"
 
 
-def _read(rule: tuple[str, str] | None, key: str, source_key: str, value: dict[str, Any],
+def _read(rule: tuple[str, str] | None, key: str, value: dict[str, Any],
           headers: dict[str, str], default_headers: tuple[str, ...], field: str | None,
           field_key: str) -> tuple[Any, str]:
-    """A value where `rule` says, else the first default header sent, else `field`."""
+    """A value where `rule` (the source's `key`) says, else the first default header sent,
+    else `field`."""
     if rule is not None:
         found, where = _at(rule, value, headers)
-        return found, f"{where} ({source_key}.{key})"
+        return found, f"{where} ({key})"
     for name in default_headers:
         if name in headers:
             return headers[name], f"{name} header"
@@ -193,30 +199,21 @@ def _text(raw: Any, where: str, slug: str) -> str:
     return str(raw)
 
 
-def sources_data(state: RelayState) -> dict[str, Any]:
-    """`GET /v1/sources`: each source as relay.yaml says it (no secret), with its counts."""
-    counts = state.metrics.sources
-    data = []
-    for source in state.config.sources:
-        fields = source.model_dump(mode="json")
-        data.append({**fields, "path": source.ingest_path,
-                     "accepted": counts.accepted.get(source.name, 0),
-                     "refused": counts.refusals(source.name)})
-    return {"data": data}
-
-
 class SourceRoutes:
-    """The sources' paths of the running config, rebuilt when a reload replaces it."""
+    """The sources' paths, rebuilt when a reload or the admin API replaces the sources."""
 
     def __init__(self, state: RelayState) -> None:
         self.state = state
-        self._config: Config | None = None
+        self._built: tuple[Config, tuple[SourceConfig, ...]] | None = None
         self._paths: dict[str, SourceEndpoint] = {}
 
     def get(self, path: str) -> SourceEndpoint | None:
-        config = self.state.config
-        if config is not self._config:
-            self._paths = {s.ingest_path: SourceEndpoint(self.state, s, f"sources[{i}]")
-                           for i, s in enumerate(config.sources)}
-            self._config = config
+        state = self.state
+        built = self._built
+        if built is None or built[0] is not state.config or built[1] is not state.api_sources:
+            paths = {s.ingest_path: SourceEndpoint(state, s, f"sources[{i}]")
+                     for i, s in enumerate(state.config.sources)}
+            for source in state.api_sources:
+                paths.setdefault(source.ingest_path, SourceEndpoint(state, source, ""))
+            self._paths, self._built = paths, (state.config, state.api_sources)
         return self._paths.get(path)
