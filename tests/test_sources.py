@@ -188,6 +188,11 @@ def test_babel_with_a_wrong_or_missing_signature_is_refused(relay: RelayThread) 
     problem = assert_refused(relay, "babel", "missing", lambda: relay.post(
         body, headers, path="/v1/sources/babel"))
     assert "X-Babel-Signature" in str(problem["detail"])
+    # A browser page of another site, even with a valid signature, is not the platform.
+    cross = relay.post(body, {**babel_request("wh-page", body), "Sec-Fetch-Site": "cross-site"},
+                       path="/v1/sources/babel")
+    assert cross.status_code == 403
+    assert relay.rows("SELECT count(*) FROM events WHERE id = ?", ("wh-page",)) == [(0,)]
     # The body changed after signing (one byte): the signature no longer matches.
     tampered = body.replace(b"Contoso", b"Cantoso")
     assert_refused(relay, "babel", "signature", lambda: relay.post(

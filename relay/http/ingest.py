@@ -30,7 +30,8 @@ from relay.models import IngestOutcome, NewEvent, new_event_id
 
 __all__ = [
     "ClientGone", "IngestEndpoint", "IngestHeaders", "check_json_request", "check_local_caller",
-    "make_event", "outcome_json", "parse_event", "read_body", "store_events",
+    "make_event", "outcome_json", "parse_event", "read_body", "refuse_other_sites",
+    "store_events",
 ]
 
 log = structlog.get_logger("relay.http")
@@ -57,6 +58,11 @@ def check_local_caller(headers: IngestHeaders, state: RelayState) -> None:
     """A caller that proves nothing must use a name of this relay and not come from a page."""
     if not state.host_rule.allows(headers.host):
         raise Problem(403, "host-not-allowed", HOST_NOT_ALLOWED)
+    refuse_other_sites(headers)
+
+
+def refuse_other_sites(headers: IngestHeaders) -> None:
+    """A request a browser says another site's page made is refused (`relay.http.auth`)."""
     if headers.fetch_site is not None or headers.origin is not None:
         signals = {"host": headers.host}
         if headers.fetch_site is not None:

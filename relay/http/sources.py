@@ -28,6 +28,7 @@ from relay.http.ingest import (
     make_event,
     outcome_json,
     read_body,
+    refuse_other_sites,
     store_events,
 )
 from relay.http.json_body import field_at, json_kind, loads
@@ -73,6 +74,8 @@ class SourceEndpoint:
             headers = IngestHeaders(raw)
             if self.source.verify.scheme == "none":
                 check_local_caller(headers, state)
+            else:  # the signature proves the sender, whatever name it used; a page is not one
+                refuse_other_sites(headers)
             limit = state.config.ingest.max_body_bytes
             check_json_request(headers, limit)
             body = await read_body(receive, limit)
