@@ -132,6 +132,7 @@ def create_app(
     state = RelayState(config, storage, dispatcher, Registry(config, secret_box(config), clock),
                        clock)
     storage.set_endpoint_listener(state.heard_of_change)
+    storage.set_source_listener(state.heard_of_sources)  # API sources made on another relay
     storage.set_hold_listener(state.heard_of_holds)  # a pause or resume on another relay
     retention = Retention(storage, lambda: state.config.retention_s, clock=clock)
 

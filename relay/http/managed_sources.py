@@ -5,7 +5,7 @@ so an API client reads the same messages as relay.yaml's author, and the
 rules that tie sources together (unique names and paths, `none` only on a
 loopback listener) are the same. relay.yaml's sources are read-only here.
 The row is stored first, then the running relay takes it; other replicas
-sharing PostgreSQL read the API's sources at start and on each reload.
+sharing PostgreSQL hear of it (NOTIFY `^name`) and read the API's sources again.
 """
 
 from __future__ import annotations

@@ -154,6 +154,19 @@ class RelayState:
         self.dispatcher.remove(name)
         self._schedule_expiry()
 
+    def heard_of_sources(self) -> None:
+        """Another replica changed the API's sources (NOTIFY): read them again."""
+        task = asyncio.get_running_loop().create_task(self._refresh_sources(),
+                                                      name="sources-refresh")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_sources(self) -> None:
+        try:
+            await self.load_sources()
+        except StorageError as exc:
+            log.warning("sources_refresh_failed", error=str(exc))
+
     def heard_of_change(self, name: str) -> None:
         """Another replica changed an API endpoint (NOTIFY): load that one from the store."""
         self._spawn(self._refresh(name), f"endpoint-refresh:{name}")

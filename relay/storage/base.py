@@ -389,6 +389,14 @@ class Storage(ABC):
 
     # -- sources made through the API ------------------------------------------------------
 
+    def set_source_listener(self, callback: Callable[[], None]) -> None:  # noqa: B027
+        """Call `callback()` when another process made, replaced or deleted an API source.
+
+        As `set_endpoint_listener`: PostgreSQL announces each change (NOTIFY),
+        and a reconnected listener calls it too, since announcements were lost.
+        Set before `open()`.
+        """
+
     @abstractmethod
     async def save_source(self, row: StoredSource, create: bool) -> bool:
         """Store an API source: with `create`, False when the name is taken; without it,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from relay.storage.base import CreateOutcome, StoredEndpoint, StoredSource
-from relay.storage.postgres.listener import ENDPOINT_CHANGED
+from relay.storage.postgres.listener import ENDPOINT_CHANGED, SOURCE_CHANGED
 
 __all__ = ["EndpointsMixin"]
 
@@ -124,6 +124,8 @@ class EndpointsMixin:
                     "UPDATE api_sources SET spec = $2, secrets = $3, updated_at = $4 "
                     "WHERE name = $1 RETURNING name",
                     row.name, row.spec, row.secrets, row.updated_at)
+            if saved is not None:
+                await self._notify(conn, [SOURCE_CHANGED + row.name])
             return saved is not None
 
         return await self._write(run)
@@ -132,6 +134,8 @@ class EndpointsMixin:
         async def run(conn: asyncpg.Connection) -> bool:
             gone = await conn.fetchval("DELETE FROM api_sources WHERE name = $1 RETURNING name",
                                        name)
+            if gone is not None:
+                await self._notify(conn, [SOURCE_CHANGED + name])
             return gone is not None
 
         return await self._write(run)
