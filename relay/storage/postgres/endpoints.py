@@ -1,4 +1,4 @@
-"""API endpoints on PostgreSQL: stored once, announced to every replica.
+"""API endpoints (and API sources) on PostgreSQL: stored once, announced to every replica.
 
 Each write NOTIFYs `@name` on the relays' channel (`listener.py`) as it
 commits, so the other replicas load that one row and apply it within a
@@ -48,6 +48,19 @@ class EndpointsMixin:
         """Take the endpoints' state locks."""
 
     schema: str
+    _sources_changed: Callable[[], None] | None = None
+
+    def set_source_listener(self, callback: Callable[[], None]) -> None:
+        self._sources_changed = callback
+
+    def _sources_heard(self, names: Iterable[str] | None) -> list[str]:
+        """A notification's names without its `^name`s, which have the API's sources read
+        again (once); None, after a reconnection: read them again anyway."""
+        given = None if names is None else list(names)
+        rest = [n for n in given or () if not n.startswith(SOURCE_CHANGED)]
+        if (given is None or len(rest) != len(given)) and self._sources_changed is not None:
+            self._sources_changed()
+        return rest
 
     async def create_endpoint(self, row: StoredEndpoint,
                               per_tenant: int | None = None) -> CreateOutcome:

@@ -62,13 +62,7 @@ from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.postgres.batching import GroupCommit, IngestJob, Job, RecordJob
 from relay.storage.postgres.endpoints import EndpointsMixin
 from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
-from relay.storage.postgres.listener import (
-    ENDPOINT_CHANGED,
-    HOLD_CHANGED,
-    SOURCE_CHANGED,
-    WakeupListener,
-    payloads,
-)
+from relay.storage.postgres.listener import ENDPOINT_CHANGED, HOLD_CHANGED, WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
 from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, sort_out_job
@@ -151,7 +145,6 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         self._wakeup: Callable[[Iterable[str]], None] | None = None
         self._endpoint_changed: Callable[[str], None] | None = None
         self._holds_changed: Callable[[Sequence[str] | None], None] | None = None
-        self._sources_changed: Callable[[], None] | None = None
         self._blocked_until: dict[str, float] = {}  # endpoint -> when a limit may allow a claim
         self._known: set[str] = set()  # endpoints this relay's lanes asked about
         self._notified_at: dict[str, float] = {}  # endpoint -> last ingest NOTIFY (monotonic)
@@ -166,9 +159,6 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
 
     def set_hold_listener(self, callback: Callable[[Sequence[str] | None], None]) -> None:
         self._holds_changed = callback
-
-    def set_source_listener(self, callback: Callable[[], None]) -> None:
-        self._sources_changed = callback
 
     async def open(self) -> None:
         settings = {"application_name": _APPLICATION_NAME}
@@ -215,21 +205,17 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
     def _notified(self, names: Iterable[str]) -> None:
         """A notification: endpoints with work due, `@name` for a changed API endpoint,
         `!name` for a pause, resume or disable, `^name` for a changed API source."""
+        names = self._sources_heard(names)
         due, holds = [], []
-        sources = False
         for name in names:
             if name.startswith(HOLD_CHANGED):
                 holds.append(name[len(HOLD_CHANGED):])
-            elif name.startswith(SOURCE_CHANGED):
-                sources = True
             elif not name.startswith(ENDPOINT_CHANGED):
                 due.append(name)
             elif self._endpoint_changed is not None:
                 self._endpoint_changed(name[len(ENDPOINT_CHANGED):])
         if holds and self._holds_changed is not None:
             self._holds_changed(holds)
-        if sources and self._sources_changed is not None:
-            self._sources_changed()
         if due and self._wakeup is not None:
             self._wakeup(due)
 
@@ -237,8 +223,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         """Back after an outage: whatever was announced meanwhile is lost, so re-read it all."""
         if self._holds_changed is not None:
             self._holds_changed(None)
-        if self._sources_changed is not None:
-            self._sources_changed()
+        self._sources_heard(None)
         self._notified(sorted(self._known))
 
     @property
