@@ -36,6 +36,7 @@ Driver errors are wrapped once, at this boundary (`errors.wrap_exceptions`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -43,7 +44,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -238,18 +239,27 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         """A read on any pooled connection, driver errors wrapped."""
-        pool = self._require_pool()
         with wrap_exceptions():
-            async with pool.acquire(timeout=self.timeout_s) as conn:
+            async with self._connection() as conn:
                 return list(await conn.fetch(sql, *args))
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; one whose protocol state a lost server left broken is
+        closed instead of going back to the pool, where every later use would fail."""
+        async with self._require_pool().acquire(timeout=self.timeout_s) as conn:
+            try:
+                yield conn
+            except asyncpg.InternalClientError:
+                conn.terminate()
+                raise
 
     async def _call(self, sql: str, *args: Any) -> list[Any]:
         """One statement in its own transaction, run again if it lost a race (deadlock)."""
-        pool = self._require_pool()
         with wrap_exceptions():
             for attempt in itertools.count(1):
                 try:
-                    async with pool.acquire(timeout=self.timeout_s) as conn:
+                    async with self._connection() as conn:
                         return list(await conn.fetch(sql, *args))
                 except RETRYABLE:
                     if attempt >= MAX_TRANSACTION_TRIES:
@@ -265,12 +275,10 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         release, losing the commit in a database crash only means the delivery
         is claimed again, which at-least-once already allows.
         """
-        pool = self._require_pool()
         with wrap_exceptions():
             for attempt in itertools.count(1):
                 try:
-                    async with pool.acquire(timeout=self.timeout_s) as conn, \
-                            conn.transaction():
+                    async with self._connection() as conn, conn.transaction():
                         if not durable:
                             await conn.execute("SET LOCAL synchronous_commit = off")
                         return await fn(conn)
