@@ -254,6 +254,24 @@
       });
     });
 
+    // a secret shown once: copy it without selecting by hand (the field stays selectable)
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      var field = document.getElementById(button.dataset.copy);
+      if (!field) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        field.select();
+        var done = function () { button.textContent = "Copied"; };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(field.value).then(done, function () {
+            if (document.execCommand("copy")) done();
+          });
+        } else if (document.execCommand("copy")) {
+          done();
+        }
+      });
+    });
+
     bindRows(document);
     openFromHash();
     tickTimes(document);
