@@ -23,6 +23,7 @@ from relay.storage.base import PurgeResult, RetryOutcome
 from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.queries import COMMIT_SKEW_S, HELD_STATUS, RELEASED_STATUS, sort_out_job
 from relay.storage.sqlite.endpoint_writes import EndpointWrites
+from relay.storage.sqlite.portal_writes import PortalWrites
 from relay.storage.sqlite.frames import (
     ClaimRow,
     EventFields,
@@ -69,7 +70,7 @@ def _waiting_as(status: DeliveryStatus, held: bool, deleted: bool) -> DeliverySt
     return DeliveryStatus.CANCELLED if deleted else DeliveryStatus.HELD
 
 
-class WriteOps(EndpointWrites):
+class WriteOps(EndpointWrites, PortalWrites):
     """Every write of the SQLite backend, on the writer process's connection."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
