@@ -33,11 +33,11 @@ __all__ = [
     "DeliveryRecord",
     "EndpointStats",
     "EventRecord",
+    "PortalSession",
     "PurgeResult",
     "QueueStats",
     "RetryOutcome",
     "Storage",
-    "PortalSession",
     "StoredEndpoint",
 ]
 

@@ -30,14 +30,15 @@ from relay.http.dashboard.forms import (
     field_errors,
     form_values,
 )
+from relay.http.dashboard.render import duration
 from relay.http.problems import Problem
-from relay.http.serialization import endpoint_settings
+from relay.http.serialization import endpoint_settings, parse_delivery_id
 from relay.http.state import RelayState
 from relay.models import DeliveryStatus
 from relay.signing import generate_secret
 from relay.timefmt import iso
 
-__all__ = ["ManageEndpoints", "defaults", "waiting_count"]
+__all__ = ["ManageEndpoints", "defaults", "retry_outcome", "test_outcome", "waiting_count"]
 
 _EDIT_FIELDS = tuple(f for f in OPERATOR_FIELDS if f != "name")
 _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED, DeliveryStatus.HELD)
@@ -57,6 +58,35 @@ def waiting_count(endpoint: dict[str, Any]) -> int:
     """The deliveries a delete cancels: those not yet sent (in flight ones finish)."""
     counts = endpoint.get("counts") or {}
     return sum(int(counts.get(s.value, 0)) for s in _WAITING)
+
+
+async def test_outcome(state: RelayState, name: str) -> Outcome:
+    """Send a test event (`operations.send_test`) and say how it went, in a sentence."""
+    data, _attempted = await operations.send_test(state, name)
+    delivery = data["delivery"]
+    attempts = delivery["attempts"]
+    last = attempts[-1] if attempts else None
+    if data["outcome"] == "delivered" and last is not None:
+        took = duration(last["duration_ms"])
+        return Outcome("success", f"Test event delivered to {name}: "
+                       f"{last['status_code']} in {took} ({delivery['id']}).", delivery["id"])
+    if data["outcome"] == "failed":
+        why = delivery["last_error"] or (f"answered {last['status_code']}" if last else "")
+        return Outcome("error", f"Test event to {name} failed: {why} ({delivery['id']}). "
+                       "It is retried on the endpoint's schedule.", delivery["id"])
+    return Outcome("info", f"Test event queued for {name} ({delivery['id']}); the endpoint "
+                   "has not been reached yet.", delivery["id"])
+
+
+async def retry_outcome(state: RelayState, text: str) -> Outcome:
+    """Make a delivery due now (`operations.retry`), said in a sentence."""
+    delivery_id = parse_delivery_id(text)
+    if delivery_id is None:
+        return Outcome("error", f"{text!r} is not a delivery id.")
+    data = await operations.retry(state, delivery_id)
+    previous = data["previous_status"]
+    return Outcome("success", f"{data['id']} is due now (it was {previous}); it goes out "
+                   "in a moment.", data["id"])
 
 
 class ManageEndpoints:

@@ -31,8 +31,8 @@ from relay.http import operations
 from relay.http.auth import from_other_site
 from relay.http.dashboard.context import Ctx, Outcome, Refused
 from relay.http.dashboard.forms import read_form
-from relay.http.dashboard.manage import ManageEndpoints
-from relay.http.dashboard.render import STATIC_DIR, absolute, duration, environment, query_url
+from relay.http.dashboard.manage import ManageEndpoints, retry_outcome, test_outcome
+from relay.http.dashboard.render import STATIC_DIR, absolute, environment, query_url
 from relay.http.dashboard.security import (
     FLASH_COOKIE,
     SECURITY_HEADERS,
@@ -444,21 +444,7 @@ class Dashboard(ManageEndpoints):
     # -- actions ---------------------------------------------------------------------------
 
     async def test_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
-        name = request.path_params["name"]
-        data, _attempted = await operations.send_test(ctx.state, name)
-        delivery = data["delivery"]
-        attempts = delivery["attempts"]
-        last = attempts[-1] if attempts else None
-        if data["outcome"] == "delivered" and last is not None:
-            took = duration(last["duration_ms"])
-            return Outcome("success", f"Test event delivered to {name}: "
-                           f"{last['status_code']} in {took} ({delivery['id']}).", delivery["id"])
-        if data["outcome"] == "failed":
-            why = delivery["last_error"] or (f"answered {last['status_code']}" if last else "")
-            return Outcome("error", f"Test event to {name} failed: {why} ({delivery['id']}). "
-                           "It is retried on the endpoint's schedule.", delivery["id"])
-        return Outcome("info", f"Test event queued for {name} ({delivery['id']}); the endpoint "
-                       "has not been reached yet.", delivery["id"])
+        return await test_outcome(ctx.state, request.path_params["name"])
 
     async def pause_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
         return await self._counted(
@@ -490,14 +476,7 @@ class Dashboard(ManageEndpoints):
         return Outcome("success", f"Requeued {requeued} of {name} (failed since {since}).")
 
     async def retry_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
-        text = request.path_params["delivery_id"]
-        delivery_id = parse_delivery_id(text)
-        if delivery_id is None:
-            return Outcome("error", f"{text!r} is not a delivery id.")
-        data = await operations.retry(ctx.state, delivery_id)
-        previous = data["previous_status"]
-        return Outcome("success", f"{data['id']} is due now (it was {previous}); it goes out "
-                       "in a moment.", data["id"])
+        return await retry_outcome(ctx.state, request.path_params["delivery_id"])
 
 
 def _title(status: int) -> str:

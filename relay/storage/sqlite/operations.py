@@ -28,6 +28,7 @@ from relay.storage.base import (
     RetryOutcome,
     StoredEndpoint,
 )
+from relay.storage.portal_sql import SESSION
 from relay.storage.queries import (
     ATTEMPT_COLUMNS,
     COMMIT_SKEW_S,
@@ -40,7 +41,6 @@ from relay.storage.queries import (
     endpoint_stats,
     event_record,
 )
-from relay.storage.portal_sql import SESSION
 from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS
 from relay.storage.sqlite.ops import (
     CREATE_ENDPOINT,

@@ -23,7 +23,6 @@ from relay.storage.base import PurgeResult, RetryOutcome
 from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.queries import COMMIT_SKEW_S, HELD_STATUS, RELEASED_STATUS, sort_out_job
 from relay.storage.sqlite.endpoint_writes import EndpointWrites
-from relay.storage.sqlite.portal_writes import PortalWrites
 from relay.storage.sqlite.frames import (
     ClaimRow,
     EventFields,
@@ -32,6 +31,7 @@ from relay.storage.sqlite.frames import (
     event_fields,
     outcome_fields,
 )
+from relay.storage.sqlite.portal_writes import PortalWrites
 from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
 
 __all__ = ["MAX_ROWS_PER_INSERT", "WriteOps"]
