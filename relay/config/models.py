@@ -168,6 +168,8 @@ class PortalConfig(Section):
     """How long a session lasts after the link was opened; at most 1d."""
     public_url: BaseUrl = None
     """The relay's address as customers' browsers reach it, for links; none: the caller's."""
+    allow_http: Bool = False
+    """Let tenants add plain http:// URLs (a local trial); their deliveries travel unencrypted."""
 
 
 class EndpointConfig(Section):

@@ -24,7 +24,7 @@ CATALOG = ["license.created", "license.updated", "license.expired", "license.del
 PORTAL_YAML = (f"events: {json.dumps(CATALOG)}\n"
                "ingest: {tenant_field: data.customer}\n"
                "portal: {title: Acme Licensing webhooks, accent_color: '#0F7B6C', "
-               "frame_ancestors: ['https://app.acme.example']}\n")
+               "frame_ancestors: ['https://app.acme.example'], allow_http: true}\n")
 
 
 def make_relay(tmp: Path, extra: str = PORTAL_YAML) -> Dash:
@@ -37,24 +37,50 @@ def portal_link(dash: Dash, tenant: str, **body: Any) -> httpx.Response:
                       headers=ADMIN, timeout=30)
 
 
+class Jar:
+    """The portal's cookies, kept by hand: framed, they are `Secure`, and httpx's jar keeps
+    those for https only (a browser keeps them for a loopback address too)."""
+
+    def __init__(self) -> None:
+        self.cookies: dict[str, str] = {}
+
+    def on_request(self, request: httpx.Request) -> None:
+        if self.cookies:
+            request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def on_response(self, response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            pair, _, attributes = header.partition(";")
+            name, _, value = pair.strip().partition("=")
+            if "max-age=0" in attributes.lower().replace(" ", "") or not value:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+
+
 @dataclass
 class Browser:
     """One customer's browser, signed in to the portal by a link."""
 
     http: httpx.Client
-    cookie: str
+    jar: Jar
 
     @classmethod
     def open(cls, dash: Dash, tenant: str) -> Browser:
         response = portal_link(dash, tenant)
         assert response.status_code == 201, response.text
-        http = httpx.Client(base_url=dash.url, follow_redirects=False, timeout=30)
+        jar = Jar()
+        http = httpx.Client(base_url=dash.url, follow_redirects=False, timeout=30,
+                            event_hooks={"request": [jar.on_request],
+                                         "response": [jar.on_response]})
         started = http.get(response.json()["url"])
         assert started.status_code == 303 and started.headers["location"] == "/portal"
-        # The framed portal's cookie is Secure; httpx keeps those for https only.
-        cookie = started.cookies["relay_portal"]
-        http.headers["Cookie"] = f"relay_portal={cookie}"
-        return cls(http, cookie)
+        assert "relay_portal" in jar.cookies
+        return cls(http, jar)
+
+    @property
+    def cookie(self) -> str:
+        return self.jar.cookies["relay_portal"]
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.get(path, **kwargs)

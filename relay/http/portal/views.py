@@ -370,6 +370,8 @@ class Portal:
         body, errors = endpoint_body(form, PORTAL_FIELDS)
         body = {key: value for key, value in body.items() if value is not None}
         body["tenant"] = ctx.tenant  # whatever the form says: it cannot say another
+        if ctx.state.config.portal.allow_http:
+            body["allow_http"] = True
         if not errors:
             try:
                 name, secret = await managed.create_endpoint(ctx.state, body)
