@@ -98,7 +98,7 @@ def test_a_portal_session_is_not_a_dashboard_or_admin_session(dash: Dash) -> Non
         assert browser.get("/ui").status_code == 303  # to the dashboard's login
         assert browser.get("/ui").headers["location"].startswith("/ui/login")
         assert browser.get("/v1/endpoints").status_code == 401
-        assert browser.http.post(f"/v1/tenants/acme/portal-sessions",
+        assert browser.http.post("/v1/tenants/acme/portal-sessions",
                                  json={}).status_code == 401
     finally:
         browser.close()
