@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from relay.http import schemas
 from tests.dashboard.harness import Dash
 from tests.html_tree import parse
 from tests.portal.harness import ADMIN, Browser, make_relay, portal_link
@@ -30,6 +31,8 @@ def test_a_link_signs_in_once_and_cannot_be_replayed(dash: Dash) -> None:
     link = answer.json()
     assert link["url"].startswith(f"{dash.url}/portal/start?token=")
     assert link["tenant"] == "acme" and link["expires_at"].endswith("Z")
+    schemas.PortalSessionOut.model_validate(link)
+    assert link["session_ttl"] == "1h"
     with httpx.Client(follow_redirects=False, timeout=30) as first:
         opened = first.get(link["url"])
         assert opened.status_code == 303 and opened.headers["location"] == "/portal"
@@ -79,6 +82,7 @@ def test_sign_out_and_revocation_end_sessions_everywhere(dash: Dash) -> None:
         ended = httpx.delete(f"{dash.url}/v1/tenants/acme/portal-sessions", headers=ADMIN,
                              timeout=30)
         assert ended.status_code == 200 and ended.json() == {"tenant": "acme", "ended": 2}
+        schemas.PortalSessionsEndedOut.model_validate(ended.json())
         assert a2.get("/portal").status_code == 401
         assert a2.get("/portal", headers={"X-Relay-Refresh": "1"}).status_code == 401
         assert httpx.get(unused, timeout=30, follow_redirects=False).status_code == 403

@@ -36,6 +36,7 @@ from relay.http.problems import Problem
 from relay.http.state import RelayState
 from relay.storage.base import PortalSession
 from relay.timefmt import iso
+from relay.units import format_duration
 
 __all__ = [
     "COOKIE",
@@ -178,7 +179,7 @@ async def issue_link(state: RelayState, tenant: str, base_url: str,
                                            portal.session_ttl_s)
     base = portal.public_url or base_url.rstrip("/")
     return {"url": f"{base}{START_PATH}?token={token}", "expires_at": iso(now + link_s),
-            "tenant": tenant, "session_expires_in_s": portal.session_ttl_s}
+            "tenant": tenant, "session_ttl": format_duration(portal.session_ttl_s)}
 
 
 async def end_tenant_sessions(state: RelayState, tenant: str) -> int:
