@@ -97,7 +97,9 @@ def test_the_form_shows_the_api_s_messages_beside_each_field(
         dash: Dash, ui: httpx.Client) -> None:
     """A refused form reads, field by field, what `POST /v1/endpoints` answers; nothing made."""
     body = {"url": "ftp://x", "max_in_flight": "0", "timeout": "soon", "signature": "standard"}
-    response = post(ui, "/ui/new", body, page="/ui/new")
+    flags = {"enabled": ["false", "true"], "allow_http": "false",  # as a browser sends them
+             "retry_client_errors": "false"}
+    response = post(ui, "/ui/new", {**body, **flags}, page="/ui/new")
     assert response.status_code == 422
     beside = errors_beside(parse(response.text))
     answer = api(dash, "POST", "/v1/endpoints", json=body)
@@ -110,6 +112,8 @@ def test_the_form_shows_the_api_s_messages_beside_each_field(
     page = parse(response.text)
     assert page.one("input", name="url").attrs["value"] == "ftp://x"  # what was typed stays
     assert page.one("input", name="url").attrs["aria-invalid"] == "true"
+    boxes = {n.attrs["name"]: "checked" in n.attrs for n in page.find_all("input", type="checkbox")}
+    assert boxes == {"enabled": True, "retry_client_errors": False, "allow_http": False}
     listed = api(dash, "GET", "/v1/endpoints").json()["data"]
     assert [e["name"] for e in listed] == ["declared"]
 

@@ -357,8 +357,10 @@ class Portal:
 
     def _secret(self, request: Request, ctx: PortalCtx, name: str, secret: str, *,
                 created: bool, previous_until: float | None = None) -> Response:
+        endpoint = ctx.state.registry.get(name)
         return self.render(request, ctx, "secret.html", {
-            "name": name, "secret": secret, "created": created,
+            "name": name, "label": endpoint.description if endpoint else "",
+            "secret": secret, "created": created,
             "previous_until": iso(previous_until), "back": f"/portal/endpoints/{name}",
         })
 

@@ -10,8 +10,17 @@
 
   var STORAGE_ON = "relay.live";
   var STORAGE_EVERY = "relay.refreshSeconds"; // tests shorten it; operators rarely need to
-  var every = Math.max(1, Number(localStorage.getItem(STORAGE_EVERY)) || 5) * 1000;
-  var live = localStorage.getItem(STORAGE_ON) !== "off";
+
+  // A framed portal may have no storage (a browser blocking another site's frames' storage)
+  function stored(key) {
+    try { return localStorage.getItem(key); } catch (err) { return null; }
+  }
+  function store(key, value) {
+    try { localStorage.setItem(key, value); } catch (err) { /* the setting lasts this page */ }
+  }
+
+  var every = Math.max(1, Number(stored(STORAGE_EVERY)) || 5) * 1000;
+  var live = stored(STORAGE_ON) !== "off";
   var timer = null;
   var inFlight = false;
   var expired = false;
@@ -224,7 +233,7 @@
       toggle.addEventListener("click", function () {
         if (expired) { location.reload(); return; }
         live = !live;
-        localStorage.setItem(STORAGE_ON, live ? "on" : "off");
+        store(STORAGE_ON, live ? "on" : "off");
         setToggle();
         schedule();
         if (live) refresh();
