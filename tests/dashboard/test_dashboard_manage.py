@@ -123,8 +123,8 @@ def test_relay_yaml_endpoints_are_badged_and_have_no_edit_controls(
     name, _ = create(ui, url=target.url + "/hooks")
     listing = parse(ui.get("/ui").text)
     row = listing.one("tr", data_endpoint="declared")
-    assert row.one(cls="badge-source").text == "from relay.yaml"
-    assert listing.one("tr", data_endpoint=name).find(cls="badge-source") is None
+    assert row.one(cls="source-tag").text == "from relay.yaml"
+    assert listing.one("tr", data_endpoint=name).find(cls="source-tag") is None
     declared = parse(ui.get("/ui/endpoints/declared").text)
     actions = {form.attrs["action"] for form in declared.find_all("form")}
     for verb in ("edit", "delete", "rotate-secret", "disable", "enable"):

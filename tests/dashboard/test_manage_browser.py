@@ -106,7 +106,7 @@ def test_operator_creates_copies_verifies_rotates_and_keeps_verifying(
     expect(page.locator(".confirm-card")).to_contain_text("No delivery is waiting for it")
     page.get_by_role("button", name="Delete endpoint").click()
     expect(page.locator(".flash-success")).to_contain_text("Deleted crm-sync")
-    expect(page.locator("tr[data-endpoint='declared'] .badge-source")).to_have_text(
+    expect(page.locator("tr[data-endpoint='declared'] .source-tag")).to_have_text(
         "from relay.yaml")
 
 
