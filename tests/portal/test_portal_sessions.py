@@ -12,6 +12,7 @@ from relay.http import schemas
 from tests.dashboard.harness import Dash
 from tests.html_tree import parse
 from tests.portal.harness import ADMIN, Browser, make_relay, portal_link
+from tests.support import wait_until
 
 pytestmark = pytest.mark.both_backends
 
@@ -148,5 +149,22 @@ def test_without_frame_ancestors_the_portal_is_not_framed_and_its_cookie_is_lax(
             assert page.headers["x-frame-options"] == "DENY"
             assert parse(page.text).one("title").text == "Endpoints · Webhooks"
             assert http.get(f"{dash.url}/portal/theme.css").text == ""
+    finally:
+        dash.close()
+
+
+def test_links_name_the_public_url_and_sessions_end_at_their_expiry(tmp_path: Path) -> None:
+    dash = make_relay(tmp_path, "portal: {public_url: 'https://relay.acme.example/', "
+                                "session_ttl: 5s}\n")
+    try:
+        link = portal_link(dash, "acme").json()
+        assert link["url"].startswith("https://relay.acme.example/portal/start?token=")
+        assert link["session_ttl"] == "5s"
+        local = link["url"].replace("https://relay.acme.example", dash.url)
+        with httpx.Client(base_url=dash.url, follow_redirects=False, timeout=30) as http:
+            assert http.get(local).status_code == 303
+            assert http.get("/portal").status_code == 200
+            wait_until(lambda: http.get("/portal").status_code == 401, 15,
+                       message="the five-second session ending")
     finally:
         dash.close()
