@@ -131,3 +131,17 @@ def test_one_tenant_s_csrf_token_does_not_work_with_another_s_session(world: Wor
     assert world.b.http.post(f"/portal/endpoints/{world.b_endpoint}/disable",
                              data={"next": "/portal"}).status_code == 403
     assert admin(world.dash, "GET", f"/v1/endpoints/{world.b_endpoint}").json()["enabled"]
+
+
+def test_a_name_reused_for_another_tenant_does_not_show_the_old_owner_s_log(
+        world: World) -> None:
+    """The operator deletes globex's endpoint and gives its name to acme: globex's
+    deliveries under that name stay hidden from acme."""
+    dash, name = world.dash, world.b_endpoint
+    assert admin(dash, "DELETE", f"/v1/endpoints/{name}").status_code == 204
+    again = admin(dash, "POST", "/v1/endpoints", json={
+        "name": name, "url": "https://crm.acme.example/hooks", "tenant": "acme"})
+    assert again.status_code == 201, again.text
+    page = world.a.page(f"/portal/endpoints/{name}")
+    assert not [r for r in page.find_all("tr") if "data-delivery-row" in r.attrs]
+    assert world.a.get(f"/portal/deliveries/{world.b_delivery}").status_code == 404

@@ -164,3 +164,20 @@ def test_edit_toggle_rotate_and_delete_own_endpoints(
     deleted = acme.post(f"{page}/delete", {"next": "/portal"}, page=f"{page}/delete")
     assert deleted.status_code == 303 and deleted.headers["location"] == "/portal"
     assert acme.get(page).status_code == 404
+
+
+def test_saving_the_form_keeps_patterns_the_catalog_does_not_list(
+        dash: Dash, acme: Browser) -> None:
+    """An operator subscribed acme's endpoint to `license.*`; the tenant edits its URL."""
+    made = httpx.post(f"{dash.url}/v1/endpoints", headers=ADMIN, timeout=30, json={
+        "url": "https://crm.acme.example/a", "tenant": "acme", "events": ["license.*"]})
+    name = made.json()["name"]
+    page = f"/portal/endpoints/{name}"
+    form = acme.page(f"{page}/edit").one("form", action=f"{page}/edit")
+    ticked = [n.attrs["value"] for n in form.find_all("input", name="events")
+              if "checked" in n.attrs]
+    assert ticked == ["license.*"]
+    assert acme.submit(f"{page}/edit", f"{page}/edit",
+                       url="https://crm.acme.example/b").status_code == 303
+    answer = httpx.get(f"{dash.url}/v1/endpoints/{name}", headers=ADMIN, timeout=30).json()
+    assert answer["url"] == "https://crm.acme.example/b" and answer["events"] == ["license.*"]

@@ -81,6 +81,15 @@ def _own_endpoints(ctx: PortalCtx) -> list[EndpointConfig]:
     return [e for e in registry if e.tenant == ctx.tenant and registry.source(e.name) == "api"]
 
 
+def _own_tenant(ctx: PortalCtx, delivery: dict[str, Any]) -> bool:
+    """A delivery's event is the tenant's, or no one's (a test event).
+
+    Beside the endpoint's tenant, so that a name an operator gave another
+    tenant's endpoint before, and deleted, does not show that tenant's log.
+    """
+    return delivery.get("tenant") in (None, ctx.tenant)
+
+
 async def _own_delivery(ctx: PortalCtx, text: str) -> dict[str, Any]:
     """One delivery to one of the tenant's endpoints, with its attempts; else 404."""
     delivery_id = parse_delivery_id(text)
@@ -90,6 +99,8 @@ async def _own_delivery(ctx: PortalCtx, text: str) -> dict[str, Any]:
     try:
         delivery = await operations.delivery_data(ctx.state, delivery_id)
         _own_endpoint(ctx, delivery["endpoint"])
+        if not _own_tenant(ctx, delivery):
+            raise missing
     except Problem:
         raise Problem(404, "unknown-delivery",
                       f"no delivery {format_delivery_id(delivery_id)}") from None
@@ -328,6 +339,7 @@ class Portal:
             query["cursor"] = cursor
         where, limit = delivery_filter(query, ctx.state.clock())
         page = await operations.deliveries_page(ctx.state, where, limit)
+        page["data"] = [d for d in page["data"] if _own_tenant(ctx, d)]
         return self.render(request, ctx, "portal_endpoint.html", {
             "e": endpoint, "page": page, "paged": bool(cursor),
         })
