@@ -1,7 +1,7 @@
 """The tenant portal's pages and actions: one tenant's endpoints and deliveries, nothing else.
 
-Every page and action resolves what it names through `_own_endpoint` or
-`_own_delivery`, which answer 404 with the words a missing one gets, whether
+Every page and action resolves what it names through `scope.own_endpoint` or
+`scope.own_delivery`, which answer 404 with the words a missing one gets, whether
 the name is unknown, relay.yaml's, or another tenant's: a tenant cannot learn
 what it may not see by editing a URL or a form. Writes go through the same
 operations as the admin API (`managed_endpoints`, `operations`), with the
@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from relay.config import EndpointConfig
 from relay.exceptions import StorageError
 from relay.http import managed_endpoints as managed
 from relay.http import operations
@@ -38,8 +37,9 @@ from relay.http.dashboard.render import environment
 from relay.http.params import delivery_filter
 from relay.http.portal import access
 from relay.http.portal.access import PortalCtx
+from relay.http.portal.scope import own_delivery, own_endpoint, own_endpoints, own_tenant
 from relay.http.problems import Problem
-from relay.http.serialization import format_delivery_id, parse_delivery_id, stored_payload
+from relay.http.serialization import stored_payload
 from relay.http.state import RelayState
 from relay.timefmt import iso
 
@@ -61,50 +61,6 @@ def _safe_next(value: str | None) -> str:
     if value and _SAFE_NEXT.fullmatch(value) and "//" not in value:
         return value
     return access.PATH
-
-
-def _no_endpoint(name: str) -> Problem:
-    return Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
-
-
-def _own_endpoint(ctx: PortalCtx, name: str) -> EndpointConfig:
-    """The tenant's API endpoint of this name; 404 for any other, as for a missing one."""
-    registry = ctx.state.registry
-    endpoint = registry.get(name)
-    if endpoint is None or registry.source(name) != "api" or endpoint.tenant != ctx.tenant:
-        raise _no_endpoint(name)
-    return endpoint
-
-
-def _own_endpoints(ctx: PortalCtx) -> list[EndpointConfig]:
-    registry = ctx.state.registry
-    return [e for e in registry if e.tenant == ctx.tenant and registry.source(e.name) == "api"]
-
-
-def _own_tenant(ctx: PortalCtx, delivery: dict[str, Any]) -> bool:
-    """A delivery's event is the tenant's, or no one's (a test event).
-
-    Beside the endpoint's tenant, so that a name an operator gave another
-    tenant's endpoint before, and deleted, does not show that tenant's log.
-    """
-    return delivery.get("tenant") in (None, ctx.tenant)
-
-
-async def _own_delivery(ctx: PortalCtx, text: str) -> dict[str, Any]:
-    """One delivery to one of the tenant's endpoints, with its attempts; else 404."""
-    delivery_id = parse_delivery_id(text)
-    missing = Problem(404, "unknown-delivery", f"no delivery {text!r}")
-    if delivery_id is None:
-        raise missing
-    try:
-        delivery = await operations.delivery_data(ctx.state, delivery_id)
-        _own_endpoint(ctx, delivery["endpoint"])
-        if not _own_tenant(ctx, delivery):
-            raise missing
-    except Problem:
-        raise Problem(404, "unknown-delivery",
-                      f"no delivery {format_delivery_id(delivery_id)}") from None
-    return delivery
 
 
 class Portal:
@@ -326,12 +282,12 @@ class Portal:
     async def endpoints_page(self, request: Request, ctx: PortalCtx) -> Response:
         stats = await ctx.state.storage.endpoint_stats()
         endpoints = [operations.endpoint_answer(ctx.state, e.name, stats.get(e.name))
-                     for e in _own_endpoints(ctx)]
+                     for e in own_endpoints(ctx)]
         return self.render(request, ctx, "portal_endpoints.html", {"endpoints": endpoints})
 
     async def endpoint_page(self, request: Request, ctx: PortalCtx) -> Response:
         name = request.path_params["name"]
-        _own_endpoint(ctx, name)
+        own_endpoint(ctx, name)
         endpoint = await operations.endpoint_data(ctx.state, name)
         query = {"endpoint": name, "limit": str(PAGE_SIZE)}
         cursor = request.query_params.get("cursor", "").strip()
@@ -339,13 +295,13 @@ class Portal:
             query["cursor"] = cursor
         where, limit = delivery_filter(query, ctx.state.clock())
         page = await operations.deliveries_page(ctx.state, where, limit)
-        page["data"] = [d for d in page["data"] if _own_tenant(ctx, d)]
+        page["data"] = [d for d in page["data"] if own_tenant(ctx, d)]
         return self.render(request, ctx, "portal_endpoint.html", {
             "e": endpoint, "page": page, "paged": bool(cursor),
         })
 
     async def delivery_page(self, request: Request, ctx: PortalCtx) -> Response:
-        delivery = await _own_delivery(ctx, request.path_params["delivery_id"])
+        delivery = await own_delivery(ctx, request.path_params["delivery_id"])
         event = await ctx.state.storage.get_event(delivery["event_id"])
         payload = None
         if event is not None:
@@ -399,14 +355,14 @@ class Portal:
 
     async def edit_page(self, request: Request, ctx: PortalCtx) -> Response:
         name = request.path_params["name"]
-        _own_endpoint(ctx, name)
+        own_endpoint(ctx, name)
         spec = managed.api_endpoint(ctx.state, name).spec
         return self._form(request, ctx, name, form_values(spec, PORTAL_FIELDS), {})
 
     async def edit_action(self, request: Request, ctx: PortalCtx,
                           form: dict[str, str]) -> Outcome | Response:
         name = request.path_params["name"]
-        _own_endpoint(ctx, name)
+        own_endpoint(ctx, name)
         body, errors = endpoint_body(form, PORTAL_FIELDS)
         if not errors:
             try:
@@ -419,7 +375,7 @@ class Portal:
 
     async def delete_page(self, request: Request, ctx: PortalCtx) -> Response:
         name = request.path_params["name"]
-        _own_endpoint(ctx, name)
+        own_endpoint(ctx, name)
         endpoint = await operations.endpoint_data(ctx.state, name)
         return self.render(request, ctx, "endpoint_delete.html", {
             "e": endpoint, "waiting": waiting_count(endpoint), "done": access.PATH,
@@ -429,7 +385,7 @@ class Portal:
     async def delete_action(self, request: Request, ctx: PortalCtx,
                             form: dict[str, str]) -> Outcome:
         name = request.path_params["name"]
-        _own_endpoint(ctx, name)
+        own_endpoint(ctx, name)
         cancelled = await managed.delete_endpoint(ctx.state, name)
         noun = "waiting delivery" if cancelled == 1 else "waiting deliveries"
         return Outcome("success", f"Deleted the endpoint; {cancelled} {noun} cancelled.")
@@ -440,7 +396,7 @@ class Portal:
                             form: dict[str, str]) -> Outcome | Response:
         """Enable, disable, send a test event, rotate the secret: one endpoint's buttons."""
         name, switch = request.path_params["name"], request.path_params["switch"]
-        _own_endpoint(ctx, name)
+        own_endpoint(ctx, name)
         if switch in ("enable", "disable"):
             await managed.update_endpoint(ctx.state, name, {"enabled": switch == "enable"})
             return Outcome("success", "Enabled: events go to it again." if switch == "enable"
@@ -456,5 +412,5 @@ class Portal:
     async def retry_action(self, request: Request, ctx: PortalCtx,
                            form: dict[str, str]) -> Outcome:
         text = request.path_params["delivery_id"]
-        await _own_delivery(ctx, text)
+        await own_delivery(ctx, text)
         return await retry_outcome(ctx.state, text)
