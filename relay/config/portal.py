@@ -43,8 +43,8 @@ MAX_SESSION_TTL_S = 86400.0
 def to_accent(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, str) and ACCENT_RE.fullmatch(value.strip()):
-        return value.strip().lower()
+    if isinstance(value, str) and ACCENT_RE.fullmatch(value):
+        return value.lower()
     raise ValueError(f"expected a colour as #rrggbb or #rgb, got {value!r}")
 
 
