@@ -269,3 +269,31 @@ def test_the_framed_portal_works_inside_the_platform_s_page(
     finally:
         dash.close()
         site.close()
+
+
+def test_a_tenant_editing_urls_in_the_address_bar_finds_nothing_of_another(
+        dash: Dash, make_tab: Callable[..., Tab]) -> None:
+    """Tenant A types B's endpoint name and delivery id into the address bar: 404 pages."""
+    made = httpx.post(f"{dash.url}/v1/endpoints", headers=ADMIN, timeout=30, json={
+        "url": "https://crm.globex.example/hooks", "tenant": "globex",
+        "description": "Globex CRM"}).json()["name"]
+    dash.send("license.created", customer="globex", licenseKey="G-1")
+    wait_until(lambda: httpx.get(f"{dash.url}/v1/deliveries", headers=ADMIN, timeout=30,
+                                 params={"endpoint": made}).json()["data"], 10,
+               message="globex's delivery")
+    delivery = httpx.get(f"{dash.url}/v1/deliveries", headers=ADMIN, timeout=30,
+                         params={"endpoint": made}).json()["data"][0]["id"]
+    tab = make_tab()
+    page = tab.page
+    page.goto(portal_url(dash, "acme"))
+    expect(page.locator("tr.empty-row")).to_contain_text("No endpoints yet")
+    for path in (f"/portal/endpoints/{made}", f"/portal/endpoints/{made}/edit",
+                 f"/portal/endpoints/{made}/delete", "/portal/endpoints/declared",
+                 f"/portal/deliveries/{delivery}"):
+        answer = page.goto(dash.url + path)
+        assert answer is not None and answer.status == 404, path
+        expect(page.locator("h1")).to_have_text("Not found")
+        expect(page.locator("main")).not_to_contain_text("Globex CRM")
+    page.goto(dash.url + "/ui")
+    expect(page).to_have_url(re.compile(r"/ui/login"))  # the dashboard wants the admin token
+    tab.errors.clear()  # Chromium logs each 404 it was sent to on purpose
