@@ -53,9 +53,13 @@ def dash(tmp_path: Path) -> Iterator[Dash]:
         dash.close()
 
 
-def copied_secret(page: Page) -> str:
-    """Press Copy and read what the clipboard got."""
-    page.get_by_role("button", name="Copy").click()
+def copied_secret(page: Page, keyboard: bool = False) -> str:
+    """Press Copy (with the mouse, or Tab and Enter) and read what the clipboard got."""
+    if keyboard:
+        tab_to(page, "button[data-copy]")
+        page.keyboard.press("Enter")
+    else:
+        page.get_by_role("button", name="Copy").click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     secret: str = page.evaluate("navigator.clipboard.readText()")
     assert secret == page.locator("#secret-value").input_value()
@@ -90,9 +94,13 @@ def test_operator_creates_copies_verifies_rotates_and_keeps_verifying(
 
     page.get_by_role("link", name="Done").click()
     expect(page).to_have_url(re.compile(r"/ui/endpoints/crm-sync$"))
-    page.get_by_role("button", name="Rotate secret").click()
+    tab_to(page, "#expire_previous_in")  # the rotation form, by keyboard
+    page.keyboard.press("Control+a")
+    page.keyboard.type("1h")
+    page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text("New secret: crm-sync")
-    rotated = copied_secret(page)
+    expect(page.locator(".secret-card")).to_contain_text("keeps signing beside it")
+    rotated = copied_secret(page, keyboard=True)
     assert rotated != behaviour.secret
     dash.send("license.expired", licenseKey="K-1")  # the receiver still has the old one
     wait_until(lambda: behaviour.verified == ["license.created", "license.expired"], 10,
