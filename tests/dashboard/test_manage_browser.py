@@ -208,6 +208,9 @@ def test_the_portal_at_phone_width(dash: Dash, make_tab: Callable[..., Tab],
     expect(page.locator(".flash-success")).to_contain_text("Test event delivered")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways ({width}px)"
+    expect(page.locator(".flash-success")).to_contain_text("Test event delivered to Phone CRM")
+    expect(page.locator(".brand")).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
     tab.shot("portal-phone", docs=True)
 
 

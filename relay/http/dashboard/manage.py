@@ -38,7 +38,7 @@ from relay.models import DeliveryStatus
 from relay.signing import generate_secret
 from relay.timefmt import iso
 
-__all__ = ["ManageEndpoints", "defaults", "retry_outcome", "test_outcome", "waiting_count"]
+__all__ = ["ManageEndpoints", "defaults", "retry_outcome", "send_test_outcome", "waiting_count"]
 
 _EDIT_FIELDS = tuple(f for f in OPERATOR_FIELDS if f != "name")
 _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED, DeliveryStatus.HELD)
@@ -60,9 +60,11 @@ def waiting_count(endpoint: dict[str, Any]) -> int:
     return sum(int(counts.get(s.value, 0)) for s in _WAITING)
 
 
-async def test_outcome(state: RelayState, name: str) -> Outcome:
-    """Send a test event (`operations.send_test`) and say how it went, in a sentence."""
+async def send_test_outcome(state: RelayState, name: str, label: str | None = None) -> Outcome:
+    """Send a test event (`operations.send_test`) and say how it went, in a sentence
+    that calls the endpoint `label` (the portal's Name) or its name."""
     data, _attempted = await operations.send_test(state, name)
+    name = label or name
     delivery = data["delivery"]
     attempts = delivery["attempts"]
     last = attempts[-1] if attempts else None

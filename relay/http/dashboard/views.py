@@ -31,7 +31,7 @@ from relay.http import operations
 from relay.http.auth import from_other_site
 from relay.http.dashboard.context import Ctx, Outcome, Refused
 from relay.http.dashboard.forms import read_form
-from relay.http.dashboard.manage import ManageEndpoints, retry_outcome, test_outcome
+from relay.http.dashboard.manage import ManageEndpoints, retry_outcome, send_test_outcome
 from relay.http.dashboard.render import STATIC_DIR, absolute, environment, query_url
 from relay.http.dashboard.security import (
     FLASH_COOKIE,
@@ -444,7 +444,7 @@ class Dashboard(ManageEndpoints):
     # -- actions ---------------------------------------------------------------------------
 
     async def test_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
-        return await test_outcome(ctx.state, request.path_params["name"])
+        return await send_test_outcome(ctx.state, request.path_params["name"])
 
     async def pause_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
         return await self._counted(

@@ -32,7 +32,7 @@ from relay.http.dashboard.forms import (
     form_values,
     read_form,
 )
-from relay.http.dashboard.manage import retry_outcome, test_outcome, waiting_count
+from relay.http.dashboard.manage import retry_outcome, send_test_outcome, waiting_count
 from relay.http.dashboard.render import environment
 from relay.http.params import delivery_filter
 from relay.http.portal import access
@@ -396,13 +396,13 @@ class Portal:
                             form: dict[str, str]) -> Outcome | Response:
         """Enable, disable, send a test event, rotate the secret: one endpoint's buttons."""
         name, switch = request.path_params["name"], request.path_params["switch"]
-        own_endpoint(ctx, name)
+        endpoint = own_endpoint(ctx, name)
         if switch in ("enable", "disable"):
             await managed.update_endpoint(ctx.state, name, {"enabled": switch == "enable"})
             return Outcome("success", "Enabled: events go to it again." if switch == "enable"
                            else "Disabled: no events go to it until you enable it.")
         if switch == "test":
-            return await test_outcome(ctx.state, name)
+            return await send_test_outcome(ctx.state, name, endpoint.description)
         if switch == "rotate-secret":
             secret, previous = await managed.rotate_secret(ctx.state, name, {})
             return self._secret(request, ctx, name, secret, created=False,
