@@ -66,6 +66,7 @@ from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
 from relay.storage.postgres.listener import ENDPOINT_CHANGED, HOLD_CHANGED, WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
+from relay.storage.postgres.portal import PortalMixin
 from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, sort_out_job
 
 __all__ = ["PostgresStorage"]
@@ -122,7 +123,7 @@ class _Raced(Exception):
     """Another relay committed one of this round's event ids first: run the round again."""
 
 
-class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
+class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
     """The scale-out backend; see the module docstring for how relays share it."""
 
     leases_count_as_in_flight = True  # max_in_flight holds across relays
