@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr
 
+from relay.config.portal import Accent, BaseUrl, FrameAncestors, LinkTtl, SessionTtl, Title
 from relay.config.section import Section
 from relay.config.sources import SourceConfig, SourceNames
 from relay.config.storage_url import PostgresConfig, postgres_settings, redact_url, to_storage
@@ -62,6 +63,7 @@ __all__ = [
     "IngestConfig",
     "LimitsConfig",
     "LoggingConfig",
+    "PortalConfig",
     "Section",
     "SourceConfig",
 ]
@@ -121,6 +123,25 @@ class LoggingConfig(Section):
     format: LogFormat = "auto"
 
 
+class PortalConfig(Section):
+    """The tenant portal (`/portal`): its sign-in links, its sessions, how it looks."""
+
+    title: Title = "Webhooks"
+    """The portal's heading and page title, in the platform's words."""
+    accent_color: Accent = None
+    """Buttons and links in the platform's colour, `#rrggbb`; none: the dashboard's blue."""
+    frame_ancestors: FrameAncestors = ()
+    """Origins allowed to show the portal in an iframe (CSP frame-ancestors); none: no one."""
+    link_ttl_s: LinkTtl = Field(default=300.0, alias="link_ttl")
+    """How long a sign-in link can be opened (once); at most 1h."""
+    session_ttl_s: SessionTtl = Field(default=3600.0, alias="session_ttl")
+    """How long a session lasts after the link was opened; at most 1d."""
+    public_url: BaseUrl = None
+    """The relay's address as customers' browsers reach it, for links; none: the caller's."""
+    allow_http: Bool = False
+    """Let tenants add plain http:// URLs (a local trial); their deliveries travel unencrypted."""
+
+
 class EndpointConfig(Section):
     """One destination. `timeout`, `retry_schedule` and `jitter` default to `delivery`'s."""
 
@@ -158,6 +179,7 @@ class Config(Section):
     limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
+    portal: PortalConfig = PortalConfig()
     retention_s: PositiveDuration = Field(default=30 * 86400.0, alias="retention")
     events: OptionalEventTypes = None
     events_strict: Bool = False

@@ -267,6 +267,11 @@ class Lane:
         except StorageError as exc:
             log.warning("claim_failed", endpoint=self.name, error=str(exc))
             return None
+        except Exception:
+            # Not a failure the store foresaw (a driver bug, a protocol surprise):
+            # handled as one, so the slots this lane holds go back and it retries.
+            log.exception("claim_crashed", endpoint=self.name)
+            return None
 
     async def run(self) -> None:
         try:

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from relay.config import TENANT_RE
 from relay.exceptions import StorageError
 from relay.http import managed_endpoints as managed
 from relay.http import managed_sources, openapi, operations
@@ -31,6 +32,7 @@ from relay.http.dashboard.render import environment
 from relay.http.dashboard.security import SECURITY_HEADERS
 from relay.http.managed_sources import source_json
 from relay.http.params import delivery_filter, endpoint_query
+from relay.http.portal import access as portal_access
 from relay.http.problems import Problem
 from relay.http.serialization import parse_delivery_id
 from relay.http.state import RelayState
@@ -290,6 +292,34 @@ async def get_event(request: Request, state: RelayState) -> Response:
     return _json(await operations.event_data(state, request.path_params["event_id"]))
 
 
+def _tenant(request: Request) -> str:
+    tenant: str = request.path_params["tenant"]
+    if not TENANT_RE.fullmatch(tenant):
+        raise Problem(404, "not-found", f"{tenant!r} cannot be a tenant id (1 to 128 printable "
+                      "ASCII characters)")
+    return tenant
+
+
+async def create_portal_session(request: Request, state: RelayState) -> Response:
+    """A single-use link that signs a browser in to this tenant's portal."""
+    body = await _json_body(request)
+    unknown = sorted(set(body) - {"ttl"})
+    if unknown:
+        raise Problem(422, "invalid-parameter", f"{unknown[0]}: unknown field (this route "
+                      "takes ttl)", errors=[{"field": key, "message": "unknown field"}
+                                            for key in unknown])
+    link = await portal_access.issue_link(state, _tenant(request), str(request.base_url),
+                                          body.get("ttl"))
+    return _json(link, 201)
+
+
+async def end_portal_sessions(request: Request, state: RelayState) -> Response:
+    """Sign every browser of this tenant out of the portal; unused links stop working."""
+    tenant = _tenant(request)
+    return _json({"tenant": tenant, "ended": await portal_access.end_tenant_sessions(state,
+                                                                                     tenant)})
+
+
 async def metrics(request: Request, state: RelayState) -> Response:
     """Prometheus text exposition."""
     known = [(e.name, state.registry.source(e.name) or "", e.tenant or "")
@@ -321,6 +351,10 @@ def admin_routes() -> list[Route]:
         Route("/v1/deliveries/{delivery_id}", _admin(get_delivery), methods=["GET"]),
         Route("/v1/deliveries/{delivery_id}/retry", _admin(retry_delivery), methods=["POST"]),
         Route("/v1/events/{event_id:path}", _admin(get_event), methods=["GET"]),
+        Route("/v1/tenants/{tenant:path}/portal-sessions", _admin(create_portal_session),
+              methods=["POST"]),
+        Route("/v1/tenants/{tenant:path}/portal-sessions", _admin(end_portal_sessions),
+              methods=["DELETE"]),
         Route("/metrics", _admin(metrics), methods=["GET"]),
         Route("/v1/reload", _admin(reload_config), methods=["POST"]),
         Route("/openapi.json", _admin(openapi_document), methods=["GET"]),

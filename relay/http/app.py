@@ -31,6 +31,7 @@ from relay.gc_tuning import freeze_startup
 from relay.http.admin import admin_routes
 from relay.http.dashboard import dashboard_routes
 from relay.http.ingest import IngestEndpoint
+from relay.http.portal import portal_routes
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
 from relay.http.sources import SourceRoutes
 from relay.http.state import RelayState
@@ -169,6 +170,7 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             *admin_routes(),
             *dashboard_routes(),
+            *portal_routes(),
         ],
         exception_handlers={Problem: handle_problem, HTTPException: handle_http_exception,
                             Exception: handle_crash},

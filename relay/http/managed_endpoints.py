@@ -32,6 +32,7 @@ from relay.units import format_duration, parse_duration
 
 __all__ = [
     "MAX_ROTATION_OVERLAP_S",
+    "api_endpoint",
     "create_endpoint",
     "delete_endpoint",
     "new_endpoint_name",
@@ -99,7 +100,8 @@ def _provisioned(state: RelayState, name: str) -> None:
                       "reload the relay", endpoint=name)
 
 
-def _api(state: RelayState, name: str) -> ApiEndpoint:
+def api_endpoint(state: RelayState, name: str) -> ApiEndpoint:
+    """An API endpoint an action may change: 409 for relay.yaml's, 404 for none."""
     _provisioned(state, name)
     endpoint = state.registry.api(name)
     if endpoint is None:
@@ -142,7 +144,7 @@ async def create_endpoint(state: RelayState, body: Any) -> tuple[str, str]:
 
 async def update_endpoint(state: RelayState, name: str, body: Any) -> None:
     """Change an API endpoint's fields (null resets one to its default); the secret stays."""
-    current = _api(state, name)
+    current = api_endpoint(state, name)
     patch = _body_object(body)
     problems = []
     if "secret" in patch:
@@ -167,7 +169,7 @@ async def update_endpoint(state: RelayState, name: str, body: Any) -> None:
 
 async def delete_endpoint(state: RelayState, name: str) -> int:
     """Delete an API endpoint; its waiting deliveries become `cancelled`. Returns how many."""
-    _api(state, name)
+    api_endpoint(state, name)
     cancelled = await state.storage.delete_endpoint(name, state.clock())
     if cancelled is None:
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
@@ -180,7 +182,7 @@ async def rotate_secret(state: RelayState, name: str, body: Any) -> tuple[str, f
 
     Returns the new secret and when the previous one stops being used.
     """
-    current = _api(state, name)
+    current = api_endpoint(state, name)
     options = _body_object(body if body is not None else {})
     unknown = sorted(set(options) - {"expire_previous_in", "secret"})
     if unknown:

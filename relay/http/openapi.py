@@ -57,6 +57,7 @@ class Operation:
 
 _NAME = (("name", "The endpoint's name."),)
 _DELIVERY = (("delivery_id", "A delivery id such as dlv_42."),)
+_TENANT = (("tenant", "The platform's id of its customer, as on endpoints and events."),)
 _PROBLEMS = {400: schemas.ProblemOut, 401: schemas.ProblemOut, 403: schemas.ProblemOut,
              415: schemas.ProblemOut, 503: schemas.ProblemOut}
 
@@ -183,6 +184,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/events/{event_id}", "One event as received, with its deliveries",
               {200: schemas.EventOut, 404: schemas.ProblemOut},
               path_params=(("event_id", "The event's id."),), tags=("events",)),
+    Operation("post", "/v1/tenants/{tenant}/portal-sessions",
+              "A single-use link that signs a browser in to this tenant's portal",
+              {201: schemas.PortalSessionOut, 404: schemas.ProblemOut,
+               422: schemas.InvalidEndpointOut},
+              body=schemas.PortalSessionIn, example={"ttl": "5m"}, path_params=_TENANT,
+              tags=("portal",),
+              description="Send the customer's browser to `url` (or frame it): it signs "
+                          "in to /portal for this tenant only, for portal.session_ttl. A "
+                          "second use of the link is refused."),
+    Operation("delete", "/v1/tenants/{tenant}/portal-sessions",
+              "Sign every browser of this tenant out of the portal",
+              {200: schemas.PortalSessionsEndedOut, 404: schemas.ProblemOut},
+              path_params=_TENANT, tags=("portal",),
+              description="Links not yet opened stop working too."),
 )
 
 
@@ -212,7 +227,8 @@ def document() -> dict[str, Any]:
     models: set[type[BaseModel]] = {m for op in OPERATIONS for m in op.answers.values() if m}
     models |= {op.body for op in OPERATIONS if op.body is not None}
     keyed: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (model, "validation" if model in (EndpointConfig, SourceConfig, schemas.RotateSecretIn)
+        (model, "validation" if model in (EndpointConfig, SourceConfig, schemas.RotateSecretIn,
+                                           schemas.PortalSessionIn)
          else "serialization") for model in sorted(models, key=lambda m: m.__name__)]
     refs, defs = models_json_schema(keyed, by_alias=True,
                                     ref_template="#/components/schemas/{model}")

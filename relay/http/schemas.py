@@ -28,7 +28,9 @@ __all__ = [
     "EventOut",
     "HealthOut",
     "IngestOut",
+    "PortalSessionIn",
     "PortalSessionOut",
+    "PortalSessionsEndedOut",
     "ProblemOut",
     "ReadyOut",
     "RecoverOut",
@@ -238,9 +240,27 @@ class ReloadOut(_Answer):
     endpoints: int
 
 
+class PortalSessionIn(_Answer):
+    ttl: str | float | None = Field(default=None, examples=["5m"])
+    """How long the link can be opened (once): up to 1h; default portal.link_ttl."""
+
+
 class PortalSessionOut(_Answer):
+    """A single-use sign-in link to one tenant's portal."""
+
     url: str
+    """Absolute (portal.public_url, else the address this request was sent to)."""
     expires_at: Time
+    """After this the link no longer opens; a session it opened lasts session_ttl."""
+    tenant: str
+    session_ttl: str
+    """How long the session it opens lasts (portal.session_ttl)."""
+
+
+class PortalSessionsEndedOut(_Answer):
+    tenant: str
+    ended: int
+    """Sessions signed out and links voided."""
 
 
 class VerifyOut(_Answer):

@@ -33,6 +33,7 @@ __all__ = [
     "DeliveryRecord",
     "EndpointStats",
     "EventRecord",
+    "PortalSession",
     "PurgeResult",
     "QueueStats",
     "RetryOutcome",
@@ -127,6 +128,14 @@ class StoredEndpoint:
     secrets: str = field(repr=False)
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PortalSession:
+    """A tenant portal session the store vouches for: whose, and until when."""
+
+    tenant: str
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +395,34 @@ class Storage(ABC):
     @abstractmethod
     async def api_endpoint(self, name: str) -> StoredEndpoint | None:
         """One API endpoint, or None."""
+
+    # -- the tenant portal's links and sessions -------------------------------------------
+
+    @abstractmethod
+    async def create_portal_link(self, link_hash: str, tenant: str, now: float,
+                                 link_expires_at: float, session_s: float) -> None:
+        """Store a sign-in link (by its token's hash) that opens a `session_s` long session.
+
+        Also forgets links and sessions that ended or expired a day ago or more.
+        """
+
+    @abstractmethod
+    async def open_portal_link(self, link_hash: str, session_hash: str,
+                               now: float) -> PortalSession | None:
+        """Use a link once: its session starts now under `session_hash`.
+
+        None when the link is unknown, expired, ended or used already; atomic, so
+        of two uses at once (on any replicas) exactly one gets the session.
+        """
+
+    @abstractmethod
+    async def portal_session(self, session_hash: str, now: float) -> PortalSession | None:
+        """The session a cookie's token hash names, if it has not ended or expired."""
+
+    @abstractmethod
+    async def end_portal_sessions(self, now: float, *, session_hash: str | None = None,
+                                  tenant: str | None = None) -> int:
+        """End one session (sign-out) or all of a tenant's, unused links included; how many."""
 
     # -- sources made through the API ------------------------------------------------------
 

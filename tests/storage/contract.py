@@ -33,6 +33,7 @@ from relay.models import (
 from relay.storage.base import (
     DeliveryFilter,
     DeliveryRecord,
+    PortalSession,
     Storage,
     StoredEndpoint,
     StoredSource,
@@ -1186,6 +1187,55 @@ class StorageContract:
             assert heard == ["a", "a", "a"]
         finally:
             await listening.close()
+
+
+    # -- the tenant portal's links and sessions ----------------------------------------
+
+    async def test_a_portal_link_opens_one_session_once(self, store: Storage) -> None:
+        await store.create_portal_link("L1", "acme", T0, T0 + 300, 3600)
+        opened = await store.open_portal_link("L1", "S1", T0 + 10)
+        assert opened == PortalSession("acme", T0 + 3610)
+        assert await store.open_portal_link("L1", "S2", T0 + 11) is None  # replayed
+        assert await store.portal_session("S1", T0 + 20) == opened
+        assert await store.portal_session("S2", T0 + 20) is None
+        assert await store.portal_session("S1", T0 + 3610) is None  # expired
+        await store.create_portal_link("L2", "acme", T0, T0 + 300, 3600)
+        assert await store.open_portal_link("L2", "S3", T0 + 300) is None  # link expired
+        assert await store.open_portal_link("missing", "S4", T0) is None
+
+    async def test_concurrent_uses_of_a_link_open_one_session(
+            self, make_store: Callable[[], Storage]) -> None:
+        first = await self.opened(make_store())
+        others = [await self.opened(make_store()) for _ in range(2)] \
+            if self.wakes_other_instances else []
+        try:
+            await first.create_portal_link("L", "acme", T0, T0 + 300, 60)
+            stores = [first, *others] * 4
+            opened = await asyncio.gather(*(
+                s.open_portal_link("L", f"S{n}", T0 + 1) for n, s in enumerate(stores)))
+            assert [o for o in opened if o is not None] == [PortalSession("acme", T0 + 61)]
+        finally:
+            for other in others:
+                await other.close()
+            await first.close()
+
+    async def test_sign_out_and_revocation_end_sessions(self, store: Storage) -> None:
+        for n, tenant in enumerate(["acme", "acme", "globex"]):
+            await store.create_portal_link(f"L{n}", tenant, T0, T0 + 300, 3600)
+            assert await store.open_portal_link(f"L{n}", f"S{n}", T0 + 1) is not None
+        await store.create_portal_link("unused", "acme", T0, T0 + 300, 3600)
+        assert await store.end_portal_sessions(T0 + 2, session_hash="S0") == 1
+        assert await store.portal_session("S0", T0 + 3) is None
+        assert await store.end_portal_sessions(T0 + 2, session_hash="S0") == 0
+        assert await store.end_portal_sessions(T0 + 4, tenant="acme") == 2  # S1 and the link
+        assert await store.portal_session("S1", T0 + 5) is None
+        assert await store.open_portal_link("unused", "S9", T0 + 5) is None
+        assert await store.portal_session("S2", T0 + 5) == PortalSession("globex", T0 + 3601)
+
+    async def test_old_links_and_sessions_are_forgotten(self, store: Storage) -> None:
+        await store.create_portal_link("old", "acme", T0, T0 + 300, 60)
+        await store.create_portal_link("new", "acme", T0 + 2 * 86400, T0 + 2 * 86400 + 300, 60)
+        assert await store.end_portal_sessions(T0 + 2 * 86400, tenant="acme") == 1  # old gone
 
 
 def stored_endpoint(name: str, tenant: str | None = None, *,

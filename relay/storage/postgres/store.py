@@ -36,6 +36,7 @@ Driver errors are wrapped once, at this boundary (`errors.wrap_exceptions`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -43,7 +44,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -65,6 +66,7 @@ from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
 from relay.storage.postgres.listener import ENDPOINT_CHANGED, HOLD_CHANGED, WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
+from relay.storage.postgres.portal import PortalMixin
 from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, sort_out_job
 
 __all__ = ["PostgresStorage"]
@@ -121,7 +123,7 @@ class _Raced(Exception):
     """Another relay committed one of this round's event ids first: run the round again."""
 
 
-class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
+class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
     """The scale-out backend; see the module docstring for how relays share it."""
 
     leases_count_as_in_flight = True  # max_in_flight holds across relays
@@ -240,18 +242,27 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         """A read on any pooled connection, driver errors wrapped."""
-        pool = self._require_pool()
         with wrap_exceptions():
-            async with pool.acquire(timeout=self.timeout_s) as conn:
+            async with self._connection() as conn:
                 return list(await conn.fetch(sql, *args))
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; one whose protocol state a lost server left broken is
+        closed instead of going back to the pool, where every later use would fail."""
+        async with self._require_pool().acquire(timeout=self.timeout_s) as conn:
+            try:
+                yield conn
+            except asyncpg.InternalClientError:
+                conn.terminate()
+                raise
 
     async def _call(self, sql: str, *args: Any) -> list[Any]:
         """One statement in its own transaction, run again if it lost a race (deadlock)."""
-        pool = self._require_pool()
         with wrap_exceptions():
             for attempt in itertools.count(1):
                 try:
-                    async with pool.acquire(timeout=self.timeout_s) as conn:
+                    async with self._connection() as conn:
                         return list(await conn.fetch(sql, *args))
                 except RETRYABLE:
                     if attempt >= MAX_TRANSACTION_TRIES:
@@ -267,12 +278,10 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         release, losing the commit in a database crash only means the delivery
         is claimed again, which at-least-once already allows.
         """
-        pool = self._require_pool()
         with wrap_exceptions():
             for attempt in itertools.count(1):
                 try:
-                    async with pool.acquire(timeout=self.timeout_s) as conn, \
-                            conn.transaction():
+                    async with self._connection() as conn, conn.transaction():
                         if not durable:
                             await conn.execute("SET LOCAL synchronous_commit = off")
                         return await fn(conn)
@@ -292,11 +301,6 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
     async def _held_names(conn: asyncpg.Connection) -> set[str]:
         rows = await conn.fetch(
             "SELECT name FROM endpoint_state WHERE paused = 1 OR disabled_reason IS NOT NULL")
-        return {row[0] for row in rows}
-
-    @staticmethod
-    async def _deleted_names(conn: asyncpg.Connection) -> set[str]:
-        rows = await conn.fetch("SELECT name FROM endpoint_state WHERE deleted = 1")
         return {row[0] for row in rows}
 
     # -- group commit ------------------------------------------------------------------
@@ -379,11 +383,15 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
                 "SELECT id, body, type, delivery_count FROM events WHERE id = ANY($1::text[])",
                 keyed)
             stored = {row[0]: (bytes(row[1]), row[2], row[3]) for row in rows}
-        await self._lock_endpoints(
-            conn, {name for job in jobs for e in job.events for name in e.endpoints},
-            exclusive=False, allocating=True)
-        held = await self._held_names(conn)
-        deleted = await self._deleted_names(conn)
+        names = {name for job in jobs for e in job.events for name in e.endpoints}
+        await self._lock_endpoints(conn, names, exclusive=False, allocating=True)
+        # Only the round's endpoints, by primary key: one statement, however many
+        # endpoints the relay has (10,000 tenants' endpoints cost a scan each round).
+        states = await conn.fetch(
+            "SELECT name, deleted FROM endpoint_state WHERE name = ANY($1::text[]) "
+            "AND (paused = 1 OR disabled_reason IS NOT NULL OR deleted = 1)", sorted(names))
+        held = {row[0] for row in states}
+        deleted = {row[0] for row in states if row[1] == 1}
         new_events: list[NewEvent] = []
         outcomes: list[list[IngestOutcome]] = []
         for job in jobs:

@@ -31,6 +31,7 @@ from relay.storage.sqlite.frames import (
     event_fields,
     outcome_fields,
 )
+from relay.storage.sqlite.portal_writes import PortalWrites
 from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
 
 __all__ = ["MAX_ROWS_PER_INSERT", "WriteOps"]
@@ -69,7 +70,7 @@ def _waiting_as(status: DeliveryStatus, held: bool, deleted: bool) -> DeliverySt
     return DeliveryStatus.CANCELLED if deleted else DeliveryStatus.HELD
 
 
-class WriteOps(EndpointWrites):
+class WriteOps(EndpointWrites, PortalWrites):
     """Every write of the SQLite backend, on the writer process's connection."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
