@@ -205,8 +205,7 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
                 pool.terminate()
 
     def _notified(self, names: Iterable[str]) -> None:
-        """A notification: endpoints with work due, `@name` for a changed API endpoint,
-        `!name` for a pause, resume or disable, `^name` for a changed API source."""
+        """A notification: due endpoints, `@name` API endpoint, `!name` hold, `^name` source."""
         names = self._sources_heard(names)
         due, holds = [], []
         for name in names:
@@ -403,9 +402,8 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
         by_id = sorted(new_events, key=lambda e: e.id)
         inserted = await conn.fetch(
             "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], "
-            "$5::int4[], $6::text[], $7::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING "
-            "RETURNING id",
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], $5::int4[], "
+            "$6::text[], $7::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
             [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
             [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
             [e.tenant for e in by_id], [e.source for e in by_id],
