@@ -110,6 +110,12 @@ def _here(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+def _rejected(state: RelayState) -> tuple[str, ...] | None:
+    """The errors of the last reload when it was refused: every page says so until one takes."""
+    outcome = state.last_reload
+    return outcome.errors if outcome is not None and not outcome.applied else None
+
+
 def _safe_next(value: str | None, default: str) -> str:
     """Only paths of the dashboard itself: a form cannot send the browser elsewhere."""
     if value and _SAFE_NEXT.fullmatch(value) and "//" not in value:
@@ -196,6 +202,7 @@ class Dashboard:
             here=_here(request),
             token_required=bool(state.config.admin.token),
             signed_in=ctx is not None,
+            rejected=_rejected(state) if ctx is not None else None,
             flash=flash,
             section=context.pop("section", ""),
             **context,
