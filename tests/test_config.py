@@ -132,6 +132,7 @@ def test_every_error_names_its_key_path() -> None:
             url: http://plain.example.com
             events: ["bad type!"]
             signature: md5
+            body: pretty
           - url: https://example.com
             colour: blue
     """)
@@ -148,6 +149,7 @@ def test_every_error_names_its_key_path() -> None:
         "endpoints[1].url: plain http:// needs `allow_http: true`",
         "endpoints[1].events:",
         "endpoints[1].signature: expected one of standard, x-webhook, babel",
+        "endpoints[1].body: expected one of exact, compact; got 'pretty'",
         "endpoints[2].name: is required",
         "endpoints[2].colour: unknown key",
     ]:
