@@ -358,8 +358,8 @@ class Dashboard:
             session = self.sessions.issue(authenticated=False)
         html = self.env.get_template("login.html").render(
             csrf=self.sessions.csrf_token(session), next=_safe_next(next_url, "/ui"),
-            error=error, token_required=True, signed_in=False, flash=None, section="",
-            here="/ui/login", now=0,
+            error=error, token_required=True, signed_in=False, rejected=None, flash=None,
+            section="", here="/ui/login", now=0,
         )
         response = HTMLResponse(html, status_code=status)
         if fresh:
