@@ -259,5 +259,7 @@ class Config(Section):
             state = "" if e.enabled else " (disabled)"
             secrets = f"{len(e.secrets)} secret{'s' if len(e.secrets) != 1 else ''}"
             lines.append(f"  - {e.name}{state}: {e.url}")
-            lines.append(f"      events {', '.join(e.events)}; {e.signature} signature, {secrets}")
+            body = ", compact body" if e.body == "compact" else ""
+            lines.append(f"      events {', '.join(e.events)}; {e.signature} signature, "
+                         f"{secrets}{body}")
         return "\n".join(lines)
