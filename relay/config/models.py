@@ -11,7 +11,7 @@ aliases (`timeout`), and what is serialized reads as what was written (`10s`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr
 
@@ -51,6 +51,7 @@ from relay.config.values import (
     Tenant,
     TypeFields,
     Url,
+    choice,
 )
 from relay.units import format_duration
 
@@ -71,6 +72,9 @@ __all__ = [
 DEFAULT_TYPE_FIELDS = ("type", "event", "event_type", "EventType")
 
 
+BodyForm = Annotated[Literal["exact", "compact"],
+                     BeforeValidator(choice("exact", "compact"),
+                                     json_schema_input_type=Literal["exact", "compact"])]
 Storage = Annotated[str, BeforeValidator(to_storage, json_schema_input_type=str),
                     PlainSerializer(redact_url, when_used="json")]
 
@@ -157,6 +161,9 @@ class EndpointConfig(Section):
     max_in_flight: MaxInFlight = 10
     rate_limit_per_s: OptionalRate = Field(default=None, alias="rate_limit")
     ordering: Ordering = "none"
+    body: BodyForm = "exact"
+    """exact: the bytes the platform sent; compact: `JSON.stringify(JSON.parse(body))`, for
+    receivers that verify the signature over their own re-serialisation of the event."""
     disable_after_s: PositiveDuration = Field(default=5 * 86400.0, alias="disable_after")
     timeout_s: PositiveDuration = Field(default=_delivery_default("timeout_s"), alias="timeout")
     retry_schedule_s: Schedule = Field(default=_delivery_default("retry_schedule_s"),
@@ -254,5 +261,7 @@ class Config(Section):
             state = "" if e.enabled else " (disabled)"
             secrets = f"{len(e.secrets)} secret{'s' if len(e.secrets) != 1 else ''}"
             lines.append(f"  - {e.name}{state}: {e.url}")
-            lines.append(f"      events {', '.join(e.events)}; {e.signature} signature, {secrets}")
+            body = ", compact body" if e.body == "compact" else ""
+            lines.append(f"      events {', '.join(e.events)}; {e.signature} signature, "
+                         f"{secrets}{body}")
         return "\n".join(lines)

@@ -329,12 +329,13 @@ class Dispatcher:
             self._pooled[claimed.id] = (time.monotonic(), lane)
         endpoint = runtime.endpoint
         started = self.clock()
+        body = claimed.body if endpoint.body == "exact" else runtime.compact(claimed)
         headers = dict(endpoint.headers)
         headers.update(runtime.signer.headers(claimed.event_id, claimed.event_type,
-                                              int(started), claimed.body))
+                                              int(started), body))
         try:
             try:
-                sent = await self.sender.send(endpoint.url, claimed.body, headers,
+                sent = await self.sender.send(endpoint.url, body, headers,
                                               endpoint.timeout_s,
                                               allow_http=endpoint.allow_http)
             except asyncio.CancelledError:

@@ -68,8 +68,12 @@ async def readyz(request: Request) -> Response:
     if reload is not None:
         # The errors themselves are for operators (`relay reload`, the dashboard): this
         # route answers anyone who can reach the listener.
-        answer["config"] = {"reloaded_at": iso(reload.at), "rejected": not reload.applied,
-                            "errors": len(reload.errors)}
+        config: dict[str, object] = {"reloaded_at": iso(reload.at),
+                                     "rejected": not reload.applied,
+                                     "errors": len(reload.errors)}
+        if not reload.applied:
+            config["detail"] = reload.summary()
+        answer["config"] = config
     return JSONResponse(answer)
 
 

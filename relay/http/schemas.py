@@ -145,6 +145,7 @@ class EndpointOut(_Answer):
     rate_limit: str | None = None
     max_in_flight: int | None = None
     ordering: str | None
+    body: Literal["exact", "compact"] | None = None
     timeout: str | None = None
     retry_schedule: list[str] | None = None
     retry_client_errors: bool | None = None

@@ -48,6 +48,16 @@ class ReloadOutcome:
     def applied(self) -> bool:
         return not self.errors
 
+    def summary(self) -> str:
+        """"config rejected: ..." naming the keys only, for /readyz, which anyone reachable reads.
+
+        A message may quote a value (a URL, a header), so the whole lines are
+        left to `relay reload` and the dashboard, behind the admin token.
+        """
+        keys = list(dict.fromkeys(line.split(": ", 1)[0] for line in self.errors))
+        return (f"config rejected: {', '.join(keys)}; the relay runs on the previous config "
+                "(`relay reload` or the dashboard says why)")
+
 
 @dataclass
 class RelayState:

@@ -82,6 +82,12 @@ def _here(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+def _rejected(state: RelayState) -> tuple[str, ...] | None:
+    """The errors of the last reload when it was refused: every page says so until one takes."""
+    outcome = state.last_reload
+    return outcome.errors if outcome is not None and not outcome.applied else None
+
+
 def _safe_next(value: str | None, default: str) -> str:
     """Only paths of the dashboard itself: a form cannot send the browser elsewhere."""
     if value and _SAFE_NEXT.fullmatch(value) and "//" not in value:
@@ -160,6 +166,7 @@ class Dashboard(ManageEndpoints):
             here=_here(request),
             token_required=bool(state.config.admin.token),
             signed_in=ctx is not None,
+            rejected=_rejected(state) if ctx is not None else None,
             flash=flash,
             section=context.pop("section", ""),
             **context,
@@ -317,8 +324,8 @@ class Dashboard(ManageEndpoints):
             session = self.sessions.issue(authenticated=False)
         html = self.env.get_template("login.html").render(
             csrf=self.sessions.csrf_token(session), next=_safe_next(next_url, "/ui"),
-            error=error, token_required=True, signed_in=False, flash=None, section="",
-            here="/ui/login", now=0,
+            error=error, token_required=True, signed_in=False, rejected=None, flash=None,
+            section="", here="/ui/login", now=0,
         )
         response = HTMLResponse(html, status_code=status)
         if fresh:
