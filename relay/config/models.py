@@ -13,17 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PrivateAttr,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr
 
 from relay.config.portal import Accent, BaseUrl, FrameAncestors, LinkTtl, SessionTtl, Title
+from relay.config.section import Section
+from relay.config.sources import SourceConfig, SourceNames
 from relay.config.storage_url import PostgresConfig, postgres_settings, redact_url, to_storage
 from relay.config.values import (
     Bool,
@@ -58,7 +52,6 @@ from relay.config.values import (
     TypeFields,
     Url,
     choice,
-    kind,
 )
 from relay.units import format_duration
 
@@ -73,6 +66,7 @@ __all__ = [
     "LoggingConfig",
     "PortalConfig",
     "Section",
+    "SourceConfig",
 ]
 
 DEFAULT_TYPE_FIELDS = ("type", "event", "event_type", "EventType")
@@ -83,30 +77,6 @@ BodyForm = Annotated[Literal["exact", "compact"],
                                      json_schema_input_type=Literal["exact", "compact"])]
 Storage = Annotated[str, BeforeValidator(to_storage, json_schema_input_type=str),
                     PlainSerializer(redact_url, when_used="json")]
-
-
-class Section(BaseModel):
-    """A mapping of relay.yaml (or an API body): frozen, unknown keys refused.
-
-    A key set to null (`timeout: ~`) means its default, as if it were absent.
-    """
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_name=False, validate_by_alias=True,
-        serialize_by_alias=True, hide_input_in_errors=True, arbitrary_types_allowed=True,
-        use_attribute_docstrings=True,
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _a_mapping(cls, data: Any) -> Any:
-        if data is None:
-            return {}
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None}
-        if isinstance(data, BaseModel):
-            return data
-        raise ValueError(f"expected a mapping, got {kind(data)}")
 
 
 class IngestConfig(Section):
@@ -202,6 +172,8 @@ class EndpointConfig(Section):
     description: Description = ""
     tenant: Tenant = None
     """The platform's customer this endpoint belongs to: it gets only that tenant's events."""
+    sources: SourceNames = None
+    """Only events from these sources (`default` is /v1/events); none: from every source."""
 
 
 class Config(Section):
@@ -221,6 +193,8 @@ class Config(Section):
     secrets_key: SecretsKey = Field(default=None, repr=False)
     """Seals API endpoints' secrets in the database (32 bytes, base64)."""
     endpoints: tuple[EndpointConfig, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+    """The platforms' own webhooks, each verified its own way at its own path."""
     _source: Path | None = PrivateAttr(None)
 
     @property
@@ -260,6 +234,9 @@ class Config(Section):
     def endpoint(self, name: str) -> EndpointConfig | None:
         return next((e for e in self.endpoints if e.name == name), None)
 
+    def source_named(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.name == name), None)
+
     def summary(self) -> str:
         """The human summary `relay check` prints: what this file will do, without secrets."""
         d = self.delivery
@@ -275,6 +252,9 @@ class Config(Section):
             f"retention  {format_duration(self.retention_s)}",
             f"events     {len(self.events)} in catalog{' (strict)' if self.events_strict else ''}"
             if self.events is not None else "events     no catalog",
+            f"sources    {len(self.sources)}",
+            *(f"  - {s.name}: POST {s.ingest_path}, {s.verify.scheme} verification"
+              for s in self.sources),
             f"endpoints  {len(self.endpoints)}",
         ]
         for e in self.endpoints:

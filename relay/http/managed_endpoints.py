@@ -21,6 +21,7 @@ from typing import Any
 
 from relay.config import EndpointConfig, validate_endpoint
 from relay.config.models import EndpointConfig as _Model
+from relay.config.sources import DEFAULT_SOURCE
 from relay.http.problems import Problem
 from relay.http.serialization import MASK
 from relay.http.state import RelayState
@@ -75,6 +76,11 @@ def _validated(state: RelayState, spec: dict[str, Any],
                                            state.config.delivery)
     if endpoint is None:
         raise _invalid(problems)
+    known = {DEFAULT_SOURCE, *(s.name for s in state.sources)}
+    unknown = [name for name in endpoint.sources or () if name not in known]
+    if unknown:
+        raise _invalid([("sources", f"no source is named {unknown[0]!r} (known: "
+                                    f"{', '.join(sorted(known))})")])
     return endpoint
 
 

@@ -38,6 +38,8 @@ __all__ = [
     "RetriedOut",
     "RotateSecretIn",
     "RotatedSecretOut",
+    "SourceListOut",
+    "SourceOut",
     "TestOut",
 ]
 
@@ -118,6 +120,8 @@ class EventOut(_Answer):
     type: str
     received_at: Time
     tenant: str | None = None
+    source: str = "default"
+    """The `sources:` entry it came through; `default` is /v1/events."""
     payload: Any
     """The body parsed, or null when it does not read back as JSON (see payload_text)."""
     payload_text: str | None
@@ -150,6 +154,8 @@ class EndpointOut(_Answer):
     jitter: float | None = None
     description: str | None = None
     tenant: str | None = None
+    sources: list[str] | None = None
+    """Only events of these sources (`default`: /v1/events); null: of every source."""
     status: Literal["ok", "error", "paused", "disabled"]
     status_reason: str | None
     paused: bool
@@ -256,3 +262,38 @@ class PortalSessionsEndedOut(_Answer):
     tenant: str
     ended: int
     """Sessions signed out and links voided."""
+
+
+class VerifyOut(_Answer):
+    """A source's `verify`, as relay.yaml spells it; secrets, tokens and passwords left out."""
+
+    scheme: Literal["babel", "x-webhook", "standard", "hmac", "bearer", "basic", "none"]
+    header: str | None
+    algorithm: Literal["sha256", "sha512"]
+    encoding: Literal["hex", "base64"]
+    prefix: str
+    signed: Literal["body", "timestamp.body"]
+    timestamp_header: str | None
+    tolerance: str
+    username: str | None
+
+
+class SourceOut(_Answer):
+    """One of `sources:`: where the platform posts, how it is verified, what it sent."""
+
+    name: str
+    path: str
+    verify: VerifyOut
+    type_from: str | None
+    id_from: str | None
+    tenant_from: str | None
+    origin: Literal["config", "api"]
+    """config: declared in relay.yaml (read-only here); api: made through this API."""
+    accepted: int
+    """Requests verified and stored since the relay started (duplicates included)."""
+    refused: dict[str, int]
+    """Requests refused since the relay started, by reason: missing, signature, timestamp."""
+
+
+class SourceListOut(_Answer):
+    data: list[SourceOut]

@@ -22,12 +22,14 @@ from typing import Any
 import structlog
 
 from relay.config import Config, load_config
+from relay.config.sources import SourceConfig
 from relay.delivery.dispatcher import Dispatcher
 from relay.exceptions import ConfigError, StorageError
 from relay.http.auth import HostRule
 from relay.metrics import RelayMetrics
 from relay.registry import ApiEndpoint, Registry
 from relay.routing import Router
+from relay.source_store import open_source
 from relay.storage import Storage
 
 __all__ = ["RelayState", "ReloadOutcome", "host_rule"]
@@ -71,6 +73,7 @@ class RelayState:
     host_rule: HostRule = field(init=False)
     router: Router = field(init=False)
     last_reload: ReloadOutcome | None = None
+    api_sources: tuple[SourceConfig, ...] = ()  # made through the admin API, by name
     _expiry: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _holds_due: set[str] = field(default_factory=set, init=False, repr=False)
@@ -88,6 +91,24 @@ class RelayState:
         self.registry.load(await self.storage.api_endpoints())
         self.router = Router(self.registry)
         self._schedule_expiry()
+        await self.load_sources()
+
+    @property
+    def sources(self) -> tuple[SourceConfig, ...]:
+        """Every source: relay.yaml's, then the API's."""
+        return self.config.sources + self.api_sources
+
+    async def load_sources(self) -> None:
+        """Read the API's sources from the store (at start and on each reload).
+
+        A name relay.yaml also uses is relay.yaml's: the API's row is left unused.
+        """
+        sources = []
+        for row in await self.storage.api_sources():
+            source = open_source(self.registry.box, row)
+            if source is not None and self.config.source_named(source.name) is None:
+                sources.append(source)
+        self.api_sources = tuple(sources)
 
     async def reload(self) -> bool:
         """Re-read relay.yaml (SIGHUP); keep the running config if the new one is invalid.
@@ -119,6 +140,7 @@ class RelayState:
         self.host_rule = host_rule(self.config)
         self.registry = self.registry.with_config(self.config)
         self.router = Router(self.registry)
+        await self.load_sources()  # what other replicas made through the API, too
         await self.storage.sync_endpoints(self.registry.active(), self.clock())
         self.dispatcher.reload(self.config, await self.storage.held_endpoints(),
                                list(self.registry))
@@ -141,6 +163,19 @@ class RelayState:
         self.router.remove(name)
         self.dispatcher.remove(name)
         self._schedule_expiry()
+
+    def heard_of_sources(self) -> None:
+        """Another replica changed the API's sources (NOTIFY): read them again."""
+        task = asyncio.get_running_loop().create_task(self._refresh_sources(),
+                                                      name="sources-refresh")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_sources(self) -> None:
+        try:
+            await self.load_sources()
+        except StorageError as exc:
+            log.warning("sources_refresh_failed", error=str(exc))
 
     def heard_of_change(self, name: str) -> None:
         """Another replica changed an API endpoint (NOTIFY): load that one from the store."""

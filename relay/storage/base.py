@@ -39,6 +39,7 @@ __all__ = [
     "RetryOutcome",
     "Storage",
     "StoredEndpoint",
+    "StoredSource",
 ]
 
 RetryOutcome = Literal["queued", "in_flight", "not_found"]
@@ -92,6 +93,7 @@ class EventRecord:
     received_at: float
     delivery_count: int
     tenant: str | None = None
+    source: str | None = None  # the `sources:` entry it came through; None: /v1/events
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,17 @@ class PortalSession:
 
     tenant: str
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSource:
+    """A source made through the admin API: its fields as JSON (no secret), secrets sealed."""
+
+    name: str
+    spec: str = field(repr=False)
+    secrets: str = field(repr=False)
+    created_at: float
+    updated_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,3 +423,26 @@ class Storage(ABC):
     async def end_portal_sessions(self, now: float, *, session_hash: str | None = None,
                                   tenant: str | None = None) -> int:
         """End one session (sign-out) or all of a tenant's, unused links included; how many."""
+
+    # -- sources made through the API ------------------------------------------------------
+
+    def set_source_listener(self, callback: Callable[[], None]) -> None:  # noqa: B027
+        """Call `callback()` when another process made, replaced or deleted an API source.
+
+        As `set_endpoint_listener`: PostgreSQL announces each change (NOTIFY),
+        and a reconnected listener calls it too, since announcements were lost.
+        Set before `open()`.
+        """
+
+    @abstractmethod
+    async def save_source(self, row: StoredSource, create: bool) -> bool:
+        """Store an API source: with `create`, False when the name is taken; without it,
+        replace one, False when there is none of that name."""
+
+    @abstractmethod
+    async def delete_source(self, name: str) -> bool:
+        """Delete an API source; False when there is none of that name."""
+
+    @abstractmethod
+    async def api_sources(self) -> list[StoredSource]:
+        """Every API source, by name."""

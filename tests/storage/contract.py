@@ -36,6 +36,7 @@ from relay.storage.base import (
     PortalSession,
     Storage,
     StoredEndpoint,
+    StoredSource,
 )
 from relay.storage.health import disable_after_reason
 
@@ -1123,6 +1124,38 @@ class StorageContract:
         assert {(d.endpoint, d.tenant) for d in acme} == {("a", "acme"), ("b", "acme")}
         both = await store.list_deliveries(DeliveryFilter(endpoint="a"), 10)
         assert [d.tenant for d in both] == [None, "acme"]
+
+    async def test_an_event_s_source_is_kept(self, store: Storage) -> None:
+        await store.ingest([
+            NewEvent("evt_1", "a.b", BODY, ("a",), T0, True, "acme", "babel"),
+            NewEvent("evt_2", "a.b", BODY, ("a",), T0, True),
+        ])
+        babel, plain = await store.get_event("evt_1"), await store.get_event("evt_2")
+        assert babel is not None and (babel.source, babel.tenant) == ("babel", "acme")
+        assert plain is not None and plain.source is None
+        # A platform's retry is a duplicate: no second event, no second delivery.
+        [again] = await store.ingest([NewEvent("evt_1", "a.b", BODY, ("a",), T0, True,
+                                               None, "babel")])
+        assert again.duplicate
+        assert len(await store.event_deliveries("evt_1")) == 1
+
+    async def test_api_sources_are_created_replaced_and_deleted(self, store: Storage) -> None:
+        first = StoredSource("babel", '{"name": "babel"}', "sealed-1", T0, T0)
+        assert await store.save_source(first, create=True)
+        assert not await store.save_source(
+            StoredSource("babel", "{}", "sealed-x", T0 + 1, T0 + 1), create=True)
+        assert await store.api_sources() == [first]
+        replaced = StoredSource("babel", '{"name": "babel", "id_from": "header:X"}', "sealed-2",
+                                T0, T0 + 5)
+        assert await store.save_source(replaced, create=False)
+        assert not await store.save_source(StoredSource("nope", "{}", "s", T0, T0),
+                                           create=False)
+        assert await store.save_source(StoredSource("a-first", "{}", "s", T0, T0), create=True)
+        assert [s.name for s in await store.api_sources()] == ["a-first", "babel"]
+        assert (await store.api_sources())[1] == replaced
+        assert await store.delete_source("babel")
+        assert not await store.delete_source("babel")
+        assert [s.name for s in await store.api_sources()] == ["a-first"]
 
     async def test_set_endpoint_listener_hears_another_instance_s_changes(
             self, make_store: Callable[[], Storage]) -> None:

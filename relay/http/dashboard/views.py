@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from relay.config.sources import DEFAULT_SOURCE
 from relay.exceptions import StorageError
 from relay.http import operations
 from relay.http.auth import from_other_site
@@ -425,8 +426,10 @@ class Dashboard(ManageEndpoints):
             raise Problem(404, "unknown-delivery", f"{text!r} is not a delivery id "
                           "(they look like dlv_42)")
         delivery = await operations.delivery_data(ctx.state, delivery_id)
+        event = await ctx.state.storage.get_event(delivery["event_id"])
         return self.render(request, ctx, "delivery.html", {
             "section": "deliveries", "d": delivery,
+            "source": (event.source if event is not None else None) or DEFAULT_SOURCE,
         })
 
     async def event_page(self, request: Request, ctx: Ctx) -> Response:

@@ -30,7 +30,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-__all__ = ["ENDPOINT_CHANGED", "HOLD_CHANGED", "NOTIFY_CHUNK", "WakeupListener", "payloads"]
+__all__ = ["ENDPOINT_CHANGED", "HOLD_CHANGED", "NOTIFY_CHUNK", "SOURCE_CHANGED", "WakeupListener",
+           "payloads"]
 
 log = structlog.get_logger("relay.storage")
 
@@ -40,6 +41,8 @@ ENDPOINT_CHANGED = "@"
 # `!name`: endpoint `name` was paused, resumed or disabled, on whichever relay: each
 # relay re-reads its hold, so a lane another relay resumed does not stay idle.
 HOLD_CHANGED = "!"
+# `^name`: the API source `name` was made, replaced or deleted: each relay re-reads them.
+SOURCE_CHANGED = "^"
 NOTIFY_CHUNK = 7000  # bytes of names per notification (PostgreSQL's limit is 8000)
 PING_INTERVAL_S = 15.0  # a silent connection is checked this often (half-open TCP)
 MAX_BACKOFF_S = 30.0

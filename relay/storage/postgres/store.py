@@ -205,8 +205,8 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
                 pool.terminate()
 
     def _notified(self, names: Iterable[str]) -> None:
-        """A notification: endpoints with work due, `@name` for a changed API endpoint,
-        `!name` for a pause, resume or disable."""
+        """A notification: due endpoints, `@name` API endpoint, `!name` hold, `^name` source."""
+        names = self._sources_heard(names)
         due, holds = [], []
         for name in names:
             if name.startswith(HOLD_CHANGED):
@@ -224,6 +224,7 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
         """Back after an outage: whatever was announced meanwhile is lost, so re-read it all."""
         if self._holds_changed is not None:
             self._holds_changed(None)
+        self._sources_heard(None)
         self._notified(sorted(self._known))
 
     @property
@@ -400,12 +401,12 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
             return outcomes
         by_id = sorted(new_events, key=lambda e: e.id)
         inserted = await conn.fetch(
-            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], "
-            "$5::int4[], $6::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
+            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], $5::int4[], "
+            "$6::text[], $7::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
             [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
             [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
-            [e.tenant for e in by_id],
+            [e.tenant for e in by_id], [e.source for e in by_id],
         )
         if len(inserted) != len(by_id):
             raise _Raced

@@ -27,6 +27,7 @@ from relay.storage.base import (
     QueueStats,
     RetryOutcome,
     StoredEndpoint,
+    StoredSource,
 )
 from relay.storage.portal_sql import SESSION
 from relay.storage.queries import (
@@ -41,11 +42,12 @@ from relay.storage.queries import (
     endpoint_stats,
     event_record,
 )
-from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS
+from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS, SOURCE_COLUMNS
 from relay.storage.sqlite.ops import (
     CREATE_ENDPOINT,
     CREATE_PORTAL_LINK,
     DELETE_ENDPOINT,
+    DELETE_SOURCE,
     END_PORTAL_SESSIONS,
     OPEN_PORTAL_LINK,
     PAUSE_ENDPOINT,
@@ -54,6 +56,7 @@ from relay.storage.sqlite.ops import (
     RECOVER_FAILED,
     RESUME_ENDPOINT,
     RETRY_DELIVERY,
+    SAVE_SOURCE,
     UPDATE_ENDPOINT,
     Op,
 )
@@ -229,3 +232,16 @@ class OperationsMixin:
     async def end_portal_sessions(self, now: float, *, session_hash: str | None = None,
                                   tenant: str | None = None) -> int:
         return await self._write(END_PORTAL_SESSIONS, now, session_hash, tenant)
+
+    # -- sources made through the API
+
+    async def save_source(self, row: StoredSource, create: bool) -> bool:
+        return await self._write(SAVE_SOURCE, astuple(row), create)
+
+    async def delete_source(self, name: str) -> bool:
+        return await self._write(DELETE_SOURCE, name)
+
+    async def api_sources(self) -> list[StoredSource]:
+        rows = await self._query(
+            f"SELECT {SOURCE_COLUMNS} FROM api_sources ORDER BY name")  # noqa: S608
+        return [StoredSource(*row) for row in rows]

@@ -114,6 +114,8 @@ DELETE_ENDPOINT = Single(WriteOps.delete_endpoint, durable=True)
 CREATE_PORTAL_LINK = Single(WriteOps.create_portal_link, durable=True)
 OPEN_PORTAL_LINK = Single(WriteOps.open_portal_link, durable=True)
 END_PORTAL_SESSIONS = Single(WriteOps.end_portal_sessions, durable=True)
+SAVE_SOURCE = Single(WriteOps.save_source, durable=True)
+DELETE_SOURCE = Single(WriteOps.delete_source, durable=True)
 
 # Made first in each round, in this order, before the single writes.
 BATCHED: tuple[Batched[Any, Any], ...] = (INGEST, RECORD)
@@ -122,7 +124,7 @@ SINGLES: dict[str, Single[..., Any]] = {op.name: op for op in (
     CLAIM, RELEASE, RECOVER_INTERRUPTED, REAP_EXPIRED_LEASES, SYNC_ENDPOINTS, CHECK_WRITABLE,
     PAUSE_ENDPOINT, RESUME_ENDPOINT, RECOVER_FAILED, RETRY_DELIVERY, PURGE_FINISHED,
     PURGE_UNROUTED_EVENTS, CREATE_ENDPOINT, UPDATE_ENDPOINT, DELETE_ENDPOINT,
-    CREATE_PORTAL_LINK, OPEN_PORTAL_LINK, END_PORTAL_SESSIONS,
+    CREATE_PORTAL_LINK, OPEN_PORTAL_LINK, END_PORTAL_SESSIONS, SAVE_SOURCE, DELETE_SOURCE,
 )}
 OPS: dict[str, Single[..., Any] | Batched[Any, Any]] = {
     **{op.name: op for op in BATCHED}, **SINGLES,
