@@ -54,6 +54,13 @@ class _Route:
     untenanted: tuple[str, ...] = ()
     by_tenant: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def endpoints(self, tenant: str | None) -> tuple[str, ...]:
+        """The untenanted endpoints, then the tenant's own (if the event has a tenant)."""
+        if tenant is None or not self.by_tenant:
+            return self.untenanted
+        own = self.by_tenant.get(tenant)
+        return self.untenanted + own if own else self.untenanted
+
     def add(self, endpoint: EndpointConfig) -> None:
         if endpoint.tenant is None:
             self.untenanted = (*self.untenanted, endpoint.name)
@@ -87,10 +94,7 @@ class Router:
             route = self._work_out(event_type, DEFAULT_SOURCE)
             if len(self._routes) < _CACHE_LIMIT:
                 self._routes[event_type] = route
-        if tenant is None or not route.by_tenant:
-            return route.untenanted
-        own = route.by_tenant.get(tenant)
-        return route.untenanted + own if own else route.untenanted
+        return route.endpoints(tenant)
 
     def route_source(self, source: str, event_type: str,
                      tenant: str | None = None) -> tuple[str, ...]:
@@ -101,10 +105,7 @@ class Router:
             route = self._work_out(event_type, source)
             if len(self._sourced) < _CACHE_LIMIT:
                 self._sourced[key] = route
-        if tenant is None or not route.by_tenant:
-            return route.untenanted
-        own = route.by_tenant.get(tenant)
-        return route.untenanted + own if own else route.untenanted
+        return route.endpoints(tenant)
 
     def _work_out(self, event_type: str, source: str) -> _Route:
         route = _Route()
