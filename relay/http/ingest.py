@@ -24,7 +24,7 @@ from relay.config import TENANT_RE, TYPE_RE
 from relay.exceptions import StorageError, StorageUnavailable
 from relay.http.auth import HOST_NOT_ALLOWED, check_token, from_other_site, is_json_media_type
 from relay.http.json_body import field_at, json_kind, loads, split_array
-from relay.http.problems import Problem, problem_response
+from relay.http.problems import Problem, crash_response
 from relay.http.state import RelayState
 from relay.models import IngestOutcome, NewEvent, new_event_id
 
@@ -329,11 +329,7 @@ class IngestEndpoint:
             await problem.response(scope["path"])(scope, receive, send)
             return
         except Exception as exc:
-            log.error("request_crashed", path=scope["path"], exc_info=exc)
-            await problem_response(
-                500, "internal-error",
-                "the relay failed to handle this request; the error is logged",
-                instance=scope["path"])(scope, receive, send)
+            await crash_response(scope["path"], exc)(scope, receive, send)
             return
         data = answer.encode()
         await send({"type": "http.response.start", "status": status,

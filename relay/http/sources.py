@@ -32,7 +32,7 @@ from relay.http.ingest import (
     store_events,
 )
 from relay.http.json_body import field_at, json_kind, loads
-from relay.http.problems import Problem, problem_response
+from relay.http.problems import Problem, crash_response
 from relay.http.state import RelayState
 from relay.models import NewEvent
 from relay.verification import Check, Refused, build_check
@@ -96,11 +96,7 @@ class SourceEndpoint:
             await problem.response(scope["path"])(scope, receive, send)
             return
         except Exception as exc:
-            log.error("request_crashed", path=scope["path"], exc_info=exc)
-            await problem_response(
-                500, "internal-error",
-                "the relay failed to handle this request; the error is logged",
-                instance=scope["path"])(scope, receive, send)
+            await crash_response(scope["path"], exc)(scope, receive, send)
             return
         await send({"type": "http.response.start", "status": status,
                     "headers": [_JSON_HEADER, (b"content-length", b"%d" % len(data))]})
