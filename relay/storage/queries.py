@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from relay.models import AttemptRecord, DeliveryStatus, IngestOutcome, NewEvent
@@ -29,9 +30,11 @@ __all__ = [
     "UNFINISHED",
     "attempt_record",
     "delivery_list_query",
+    "delivery_page_query",
     "delivery_record",
     "endpoint_stats",
     "event_record",
+    "fifo_head_id",
 ]
 
 # How much later than its creation time a delivery may be committed (and so get
@@ -134,6 +137,58 @@ def delivery_list_query(
     params.append(limit)
     sql += f" ORDER BY id DESC LIMIT {placeholder(len(params))}"
     return sql, params
+
+
+def delivery_page_query(
+    where: DeliveryFilter, limit: int, low_id: int | None = None, high_id: int | None = None,
+    placeholder: Callable[[int], str] = _question_mark,
+) -> tuple[str, list[Any]]:
+    """One page of the delivery list, as both schemas' indexes serve it.
+
+    Neither schema keeps an (endpoint, id) index (SQLite 0005, PostgreSQL
+    0008): every write would maintain it for the one page that needs it. So a
+    page filtered by endpoint and not by status is one newest-first walk of
+    (endpoint, status, id) per status, each stopped after `limit` rows,
+    merged: at most seven times a page read, whatever the endpoint's history.
+    With another equality too (type, tenant) the plain query walks that one's
+    index; every other filter is the plain query.
+    """
+    if where.endpoint is None or (where.status, where.event_type, where.tenant) != (
+            None, None, None):
+        return delivery_list_query(where, limit, low_id, high_id, placeholder)
+    parts: list[str] = []
+    params: list[Any] = []
+    for n, status in enumerate(DeliveryStatus):
+        sql, part_params = delivery_list_query(replace(where, status=status), limit, low_id,
+                                               high_id, _shifted(placeholder, len(params)))
+        parts.append(f"SELECT * FROM ({sql}) AS s{n}")  # noqa: S608 (built from fixed SQL)
+        params += part_params
+    params.append(limit)
+    page = " UNION ALL ".join(parts) + f" ORDER BY id DESC LIMIT {placeholder(len(params))}"
+    return page, params
+
+
+def _shifted(placeholder: Callable[[int], str], offset: int) -> Callable[[int], str]:
+    """`placeholder` for a query whose parameters follow `offset` others."""
+    return lambda position: placeholder(position + offset)
+
+
+def fifo_head_id(endpoint: str) -> str:
+    """The id of the head of `endpoint`'s fifo queue (SQL for its parameter), as a subquery.
+
+    The head is its oldest unfinished delivery: three seeks into (endpoint,
+    status, id), one per unfinished status, rather than an index of its own
+    that every ingest, claim and outcome would write to.
+    """
+    return (
+        "(SELECT min(head) FROM ("  # noqa: S608 (a placeholder, not a value)
+        f"SELECT min(id) AS head FROM deliveries WHERE endpoint = {endpoint} "
+        "AND status = 'pending' "
+        f"UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = {endpoint} "
+        "AND status = 'scheduled' "
+        f"UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = {endpoint} "
+        "AND status = 'delivering') AS heads)"
+    )
 
 
 # A backend's read: (SQL with `?` placeholders, parameters) -> rows.

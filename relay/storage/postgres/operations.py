@@ -35,12 +35,12 @@ from relay.storage.queries import (
     MAX_ID,
     QUEUED_STATUSES,
     READYZ_ROW,
-    UNFINISHED,
     attempt_record,
-    delivery_list_query,
+    delivery_page_query,
     delivery_record,
     endpoint_stats,
     event_record,
+    fifo_head_id,
 )
 
 __all__ = ["OperationsMixin"]
@@ -124,7 +124,7 @@ class OperationsMixin:
                 where.until + COMMIT_SKEW_S)
             if rows:
                 high_id = min(rows[0][0], high_id) if high_id is not None else rows[0][0]
-        sql, params = delivery_list_query(where, limit, low_id, high_id,
+        sql, params = delivery_page_query(where, limit, low_id, high_id,
                                           placeholder=lambda n: f"${n}")
         return [delivery_record(row) for row in await self._fetch(sql, *params)]
 
@@ -174,8 +174,8 @@ class OperationsMixin:
             if not any(depth.get((name, s)) for s in ("pending", "scheduled", "delivering")):
                 continue
             first = await self._fetch(
-                "SELECT created_at FROM deliveries WHERE endpoint = $1 "  # noqa: S608
-                f"AND status IN {UNFINISHED} ORDER BY id LIMIT 1", name)
+                "SELECT created_at FROM deliveries "  # noqa: S608
+                f"WHERE id = {fifo_head_id('$1')}", name)
             if first:
                 oldest[name] = first[0][0]
         return QueueStats(

@@ -9,15 +9,9 @@ head. These queries get the same answers from the rowid and the
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from relay.storage.queries import MAX_ID, fifo_head_id
 
-from relay.models import DeliveryStatus
-from relay.storage.base import DeliveryFilter
-from relay.storage.queries import MAX_ID, delivery_list_query
-
-__all__ = ["AFTER", "FIFO_HEAD_ID", "ID_AT_TIME", "delivery_page_query",
-           "event_deliveries_where"]
+__all__ = ["AFTER", "FIFO_HEAD_ID", "ID_AT_TIME", "event_deliveries_where"]
 
 # The smallest id whose creation time is not before ?1, as bounds that need no
 # index on created_at: a binary search over the rowid, one seek per step.
@@ -54,35 +48,5 @@ def event_deliveries_where(first: str, last: str, event_id: str,
             f"AND {table}.event_id = {event_id}")
 
 
-# The id of the head of endpoint ?1's fifo queue: its oldest unfinished delivery,
-# three seeks into deliveries_endpoint_status_id (one per unfinished status).
-FIFO_HEAD_ID = (
-    "(SELECT min(head) FROM ("
-    "SELECT min(id) AS head FROM deliveries WHERE endpoint = ?1 AND status = 'pending' "
-    "UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = ?1 AND status = 'scheduled' "
-    "UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = ?1 AND status = 'delivering'))"
-)
-
-
-def delivery_page_query(where: DeliveryFilter, limit: int, low_id: int | None = None,
-                        high_id: int | None = None) -> tuple[str, list[Any]]:
-    """One page of the delivery list, as SQLite's indexes serve it.
-
-    The schema has no (endpoint, id) index (0005), so a page filtered by
-    endpoint and not by status is one newest-first walk of (endpoint, status,
-    id) per status, each stopped after `limit` rows, merged: at most seven
-    times a page read, whatever the endpoint's history. With another
-    equality too (type, tenant) the shared query walks that one's index, as
-    it did before; every other filter is the shared query.
-    """
-    if where.endpoint is None or (where.status, where.event_type, where.tenant) != (
-            None, None, None):
-        return delivery_list_query(where, limit, low_id, high_id)
-    parts: list[str] = []
-    params: list[Any] = []
-    for status in DeliveryStatus:
-        sql, part_params = delivery_list_query(replace(where, status=status), limit,
-                                               low_id, high_id)
-        parts.append(f"SELECT * FROM ({sql})")  # noqa: S608 (built from fixed SQL)
-        params += part_params
-    return " UNION ALL ".join(parts) + " ORDER BY id DESC LIMIT ?", [*params, limit]
+# The id of the head of endpoint ?1's fifo queue (see `queries.fifo_head_id`).
+FIFO_HEAD_ID = fifo_head_id("?1")
