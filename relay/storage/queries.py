@@ -18,6 +18,7 @@ from relay.models import AttemptRecord, DeliveryStatus, IngestOutcome, NewEvent
 from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats, EventRecord
 
 __all__ = [
+    "AFTER",
     "ATTEMPT_COLUMNS",
     "COMMIT_SKEW_S",
     "DELIVERY_COLUMNS",
@@ -35,6 +36,7 @@ __all__ = [
     "endpoint_stats",
     "event_record",
     "fifo_head_id",
+    "id_at_time",
 ]
 
 # How much later than its creation time a delivery may be committed (and so get
@@ -48,6 +50,8 @@ DELIVERY_COLUMNS = (
     "id, event_id, event_type, endpoint, status, attempts, next_attempt_at, created_at, "
     "updated_at, last_attempt_at, last_status_code, last_error, tenant"
 )
+# A time bound a hair later than `until`, so that "created at or after" becomes "after".
+AFTER = 1e-6
 READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
 MAX_ID = 2**63 - 1
 
@@ -189,6 +193,32 @@ def fifo_head_id(endpoint: str) -> str:
         f"UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = {endpoint} "
         "AND status = 'delivering') AS heads)"
     )
+
+
+def id_at_time(when: str) -> str:
+    """SQL for id bounds at time `when` (a parameter), by seeks of the primary key only.
+
+    Neither schema indexes `created_at` (SQLite 0003, PostgreSQL 0008): an
+    index that every state change of a delivery would write again, for the
+    time filters and retention alone. Ids grow with commit time and a
+    delivery is committed within COMMIT_SKEW_S of its creation, so a binary
+    search over the ids, one seek per step, finds where a time falls. The
+    query returns (lo, hi): every delivery with id < lo was created before
+    `when` + skew, every delivery with id >= hi at or after `when` - skew.
+    """
+    return f"""
+WITH RECURSIVE step(lo, hi) AS (
+    SELECT coalesce((SELECT min(id) FROM deliveries), 0),
+           coalesce((SELECT max(id) FROM deliveries), 0) + 1
+    UNION ALL
+    SELECT CASE WHEN probe.created_at < {when} THEN probe.id + 1 ELSE step.lo END,
+           CASE WHEN probe.created_at < {when} THEN step.hi ELSE (step.lo + step.hi) / 2 END
+    FROM step JOIN deliveries AS probe
+        ON probe.id = (SELECT min(id) FROM deliveries WHERE id >= (step.lo + step.hi) / 2)
+    WHERE step.lo < step.hi
+)
+SELECT max(lo), min(hi) FROM step
+"""  # noqa: S608 (a placeholder, not a value)
 
 
 # A backend's read: (SQL with `?` placeholders, parameters) -> rows.

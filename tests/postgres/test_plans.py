@@ -1,6 +1,6 @@
 """PostgreSQL serves the queries whose indexes 0008 dropped from the indexes it kept.
 
-0008 removed three indexes from deliveries so that every state change writes
+0008 removed four indexes from deliveries so that every state change writes
 fewer entries. These tests EXPLAIN the queries that used them, on a schema
 with a realistic spread (ANALYZEd, so the planner sees the real row counts),
 and check each is an index search without a sort of an endpoint's history.
@@ -9,6 +9,7 @@ and check each is an index search without a sort of an endpoint's history.
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter
 from relay.storage.postgres import PostgresStorage
-from relay.storage.queries import delivery_page_query, fifo_head_id
+from relay.storage.queries import AFTER, delivery_page_query, fifo_head_id, id_at_time
 from tests.postgres.pg import PgClient, client, schema_url
 
 pytestmark = pytest.mark.postgres
@@ -31,13 +32,7 @@ def filled(pg_module: PgClient) -> Iterator[str]:
     """A migrated schema with ROWS deliveries over 30 endpoints, each with every status."""
     name = f"plans_{uuid.uuid4().hex[:16]}"
     pg_module.create_schema(name)
-
-    async def migrate() -> None:
-        storage = PostgresStorage(schema_url(name))
-        await storage.open()
-        await storage.close()
-
-    asyncio.run(migrate())
+    migrate(name)
     statuses = [s.value for s in DeliveryStatus]
     pg_module.fetch(
         "INSERT INTO deliveries (event_id, endpoint, event_type, status, attempts, "
@@ -49,6 +44,15 @@ def filled(pg_module: PgClient) -> Iterator[str]:
     pg_module.fetch("ANALYZE deliveries", schema=name)
     yield name
     pg_module.drop_schema(name)
+
+
+def migrate(schema: str) -> None:
+    async def run() -> None:
+        storage = PostgresStorage(schema_url(schema))
+        await storage.open()
+        await storage.close()
+
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +70,7 @@ def test_the_indexes_0008_dropped_are_gone(pg_module: PgClient, filled: str) -> 
         "SELECT indexname FROM pg_indexes WHERE tablename = 'deliveries' "
         "AND schemaname = $1", (filled,))}
     assert not names & {"deliveries_endpoint_id", "deliveries_unfinished",
-                        "deliveries_leased"}, names
+                        "deliveries_leased", "deliveries_created_at"}, names
     assert "deliveries_endpoint_status_id" in names and "deliveries_in_flight" in names
 
 
@@ -107,3 +111,41 @@ def test_the_reaper_reads_only_the_attempts_in_flight(pg_module: PgClient, fille
                 "SELECT id FROM deliveries WHERE status = 'delivering' AND lease_until < $1 "
                 "ORDER BY id", (1e12,))
     assert '"Seq Scan"' not in text, text
+
+
+ID_AT_TIME = id_at_time("$1::float8")
+
+
+def test_a_time_becomes_id_bounds_by_seeks_not_scans(pg_module: PgClient, filled: str) -> None:
+    text = plan(pg_module, filled, ID_AT_TIME, (15_000.0,))
+    assert '"Seq Scan"' not in text and '"Sort"' not in text, text
+    lo, hi = pg_module.fetch(ID_AT_TIME, (15_000.0,), schema=filled)[0]
+    assert (lo, hi) == (15_000, 15_000)  # created_at = id in this schema
+
+
+def test_time_bounds_hold_with_commit_skew_and_gaps(pg: PgClient, schema: str) -> None:
+    """Rows committed out of creation order and holes left by retention never break a bound."""
+    migrate(schema)
+    assert pg.fetch(ID_AT_TIME, (1000.0,), schema=schema) == [(0, 1)]  # nothing yet
+    rng = random.Random(7)
+    skew, clock, created = 2.0, 1000.0, []
+    for _ in range(3000):
+        clock += rng.random() * 0.05
+        created.append(clock - rng.random() * skew)  # committed up to `skew` after it
+    pg.fetch("INSERT INTO deliveries (event_id, endpoint, event_type, status, next_attempt_at, "
+             "created_at, updated_at) SELECT 'e', 'a', 't', 'delivered', c, c, c "
+             "FROM unnest($1::float8[]) WITH ORDINALITY AS u(c, n) ORDER BY n",
+             (created,), schema=schema)
+    pg.fetch("DELETE FROM deliveries WHERE id % 5 = 0 OR id BETWEEN 700 AND 1400", schema=schema)
+    for _ in range(60):
+        when = rng.uniform(990.0, clock + 10.0)
+        lo = pg.fetch(ID_AT_TIME, (when - skew,), schema=schema)[0][0]
+        hi = pg.fetch(ID_AT_TIME, (when + skew + AFTER,), schema=schema)[0][1]
+        # since=when: nothing created at or after it lies below lo; until=when:
+        # nothing created at or before it at or above hi; and lo is tight.
+        assert pg.fetch("SELECT count(*) FROM deliveries WHERE created_at >= $1 AND id < $2",
+                        (when, lo), schema=schema) == [(0,)]
+        assert pg.fetch("SELECT count(*) FROM deliveries WHERE created_at <= $1 AND id >= $2",
+                        (when, hi), schema=schema) == [(0,)]
+        assert pg.fetch("SELECT count(*) FROM deliveries WHERE id >= $1 AND created_at < $2",
+                        (lo, when - 2 * skew), schema=schema) == [(0,)]

@@ -9,14 +9,18 @@
 --   head is now three seeks of (endpoint, status, id) (queries.fifo_head_id),
 --   in relay_claim below, next_due_at and the queue gauges.
 -- * deliveries_leased (lease_until) for rows in flight: the reaper's scan of
---   expired leases walks deliveries_status_id's 'delivering' range instead,
---   which holds only the attempts in flight.
+--   expired leases reads deliveries_in_flight, which holds only the attempts
+--   in flight.
+-- * deliveries_created_at: time filters and retention turn a time into id
+--   bounds by a binary search of the primary key (queries.id_at_time), as
+--   SQLite has since its 0003.
 --
 -- Measured with 10,000 deliveries drained by one relay: 20-25% fewer WAL
 -- bytes per delivery, and less PostgreSQL CPU per delivery.
 DROP INDEX deliveries_endpoint_id;
 DROP INDEX deliveries_unfinished;
 DROP INDEX deliveries_leased;
+DROP INDEX deliveries_created_at;
 
 CREATE OR REPLACE FUNCTION relay_claim(
     p_endpoint TEXT, p_limit INTEGER, p_now DOUBLE PRECISION, p_lease_until DOUBLE PRECISION,
