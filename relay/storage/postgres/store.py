@@ -81,6 +81,7 @@ BLOCKED_WAIT_S = 0.25
 INGEST_NOTIFY_EVERY_S = 0.1
 DEAF_POLL_S = 2.0  # while the LISTEN connection is down, lanes poll this often
 _APPLICATION_NAME = "relay"
+_ALREADY_STORED = "RL001"  # relay_ingest: an event id of the round exists (0009)
 
 
 # A round of attempt results in one statement: the attempts, the deliveries'
@@ -311,6 +312,16 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
         to_disable: dict[str, tuple[str, float]] = {}
         notices: set[str] = set()  # endpoints this round's ingest NOTIFYs
 
+        if ingests and not records:
+            try:
+                fast = await self._ingest_in_one_call(ingests, notices)
+            except Exception as exc:
+                self._fail_round(jobs, exc)
+                return
+            if fast is not None:
+                self._settle_ingests(ingests, fast, notices)
+                return
+
         async def run(conn: asyncpg.Connection) -> list[tuple[Job, Any]]:
             to_disable.clear()  # a retried transaction decides afresh
             notices.clear()
@@ -326,17 +337,9 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
         try:
             settled = await self._write(run)
         except Exception as exc:
-            if isinstance(exc, StorageError):
-                log.warning("storage_write_failed", error=str(exc), jobs=len(jobs))
-            else:
-                log.exception("storage_round_crashed", jobs=len(jobs))
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
+            self._fail_round(jobs, exc)
             return
-        sent_at = time.monotonic()
-        for name in notices:
-            self._notified_at[name] = sent_at
+        self._mark_notified(notices)
         if records:
             disabled: dict[str, str] = {}
             if to_disable:
@@ -351,6 +354,71 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
         for job, value in settled:
             if not job.future.done():
                 job.future.set_result(value)
+
+    @staticmethod
+    def _fail_round(jobs: list[Job], exc: Exception) -> None:
+        if isinstance(exc, StorageError):
+            log.warning("storage_write_failed", error=str(exc), jobs=len(jobs))
+        else:
+            log.exception("storage_round_crashed", jobs=len(jobs))
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(exc)
+
+    def _mark_notified(self, notices: set[str]) -> None:
+        sent_at = time.monotonic()
+        for name in notices:
+            self._notified_at[name] = sent_at
+
+    def _settle_ingests(self, jobs: list[IngestJob], outcomes: list[list[IngestOutcome]],
+                        notices: set[str]) -> None:
+        self._mark_notified(notices)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if not job.future.done():
+                job.future.set_result(outcome)
+
+    async def _ingest_in_one_call(
+        self, jobs: list[IngestJob], notices: set[str]
+    ) -> list[list[IngestOutcome]] | None:
+        """The round as one call of `relay_ingest` (0009): one round trip, its own commit.
+
+        Returns None, having stored nothing, when one of the round's event ids
+        is already stored: the transaction in `_apply_ingests` then reads the
+        stored events and answers duplicates and conflicts.
+        """
+        outcomes: list[list[IngestOutcome]] = []
+        fresh: list[NewEvent] = []
+        seen: dict[str, tuple[bytes, str, int]] = {}  # ids repeated within the round
+        for job in jobs:
+            job_outcomes, job_fresh = sort_out_job(job.events, seen)
+            outcomes.append(job_outcomes)
+            fresh.extend(job_fresh)
+        if not fresh:
+            return outcomes
+        names = sorted({name for e in fresh for name in e.endpoints})
+        keys = sorted(f"relay:endpoint:{self.schema}:{name}" for name in names)
+        if keys:
+            keys.append(self._id_lock_key)
+        rows = [(e, name) for e in fresh for name in e.endpoints]
+        candidates = sorted(self._due_notices(set(names)))
+        by_id = sorted(fresh, key=lambda e: e.id)
+        try:
+            held = await self._call(
+                "SELECT * FROM relay_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                "$12, $13, $14, $15, $16)",
+                keys, names, self.channel, candidates,
+                [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
+                [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
+                [e.tenant for e in by_id], [e.source for e in by_id],
+                [e.id for e, _ in rows], [name for _, name in rows], [e.type for e, _ in rows],
+                [e.received_at for e, _ in rows], [e.tenant for e, _ in rows],
+            )
+        except StorageError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) == _ALREADY_STORED:
+                return None
+            raise
+        notices.update(set(candidates) - {row[0] for row in held})
+        return outcomes
 
     async def _lock_endpoints(self, conn: asyncpg.Connection, names: Iterable[str], *,
                               exclusive: bool, allocating: bool = False) -> None:
