@@ -58,6 +58,7 @@ from relay.config.values import (
     Url,
     kind,
 )
+from relay.filters import Filter, parse_filter
 from relay.units import format_duration
 
 __all__ = [
@@ -75,6 +76,9 @@ __all__ = [
 DEFAULT_TYPE_FIELDS = ("type", "event", "event_type", "EventType")
 
 
+ContentFilter = Annotated[
+    Filter | None, BeforeValidator(parse_filter, json_schema_input_type=str | None),
+    PlainSerializer(lambda f: None if f is None else f.text, return_type=str | None)]
 Storage = Annotated[str, BeforeValidator(to_storage, json_schema_input_type=str),
                     PlainSerializer(redact_url, when_used="json")]
 
@@ -174,6 +178,9 @@ class EndpointConfig(Section):
     description: Description = ""
     tenant: Tenant = None
     """The platform's customer this endpoint belongs to: it gets only that tenant's events."""
+    content_filter: ContentFilter = Field(default=None, alias="filter")
+    """An expression over the event's fields (`data.productId == "prod_42"`); only the
+    events it is true for are delivered. See README, "Content filters"."""
 
 
 class Config(Section):

@@ -216,7 +216,7 @@ def parse_event(
         id=key if key is not None else new_event_id(received_at),
         type=event_type,
         body=body,
-        endpoints=state.router.route(event_type, tenant),
+        endpoints=state.router.route(event_type, tenant, value),
         received_at=received_at,
         keyed=key is not None,
         tenant=tenant,

@@ -147,6 +147,8 @@ class EndpointOut(_Answer):
     jitter: float | None = None
     description: str | None = None
     tenant: str | None = None
+    filter: str | None = None
+    """The content filter: only events it is true for are delivered; null: every event."""
     status: Literal["ok", "error", "paused", "disabled"]
     status_reason: str | None
     paused: bool
