@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from relay.config.proxy import NoProxy, ProxyUrl, redact_proxy
 from relay.config.storage_url import PostgresConfig, postgres_settings, redact_url, to_storage
 from relay.config.values import (
     Bool,
@@ -144,6 +145,11 @@ class DeliveryConfig(Section):
     lease_margin_s: PositiveDuration = Field(default=60.0, alias="lease_margin")
     """A claimed delivery's lease is the endpoint's timeout plus this; when it runs out
     (the process died) any relay sharing the store takes the delivery over."""
+    proxy: ProxyUrl = Field(default=None, repr=False)
+    """An HTTP proxy every delivery goes through (`http://user:password@host:port`);
+    https:// endpoints are reached by CONNECT, the relay still checks their addresses."""
+    no_proxy: NoProxy = ()
+    """Host names, domains (`.internal`), addresses or CIDRs reached without the proxy."""
 
 
 def _delivery_default(name: str) -> Any:
@@ -249,7 +255,8 @@ class Config(Section):
             f"admin      token {'set' if self.admin.token else 'not set'}",
             f"delivery   timeout {format_duration(d.timeout_s)}, retries "
             f"[{', '.join(format_duration(s) for s in d.retry_schedule_s)}], "
-            f"jitter {d.jitter:g}, concurrency {d.concurrency}",
+            f"jitter {d.jitter:g}, concurrency {d.concurrency}"
+            + (f", proxy {redact_proxy(d.proxy)}" if d.proxy else ""),
             f"retention  {format_duration(self.retention_s)}",
             f"events     {len(self.events)} in catalog{' (strict)' if self.events_strict else ''}"
             if self.events is not None else "events     no catalog",
