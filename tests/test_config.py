@@ -268,3 +268,27 @@ def test_container_configs_are_valid(name: str) -> None:
     assert config.ingest.token == "in" and config.admin.token == "ad"
     with pytest.raises(ConfigError, match="RELAY_INGEST_TOKEN is not set"):
         load_config(ROOT / "docker" / name, env={})
+
+
+def test_operations_and_format_errors_name_their_key() -> None:
+    text = textwrap.dedent("""\
+        operations:
+          notify: [ops, pager]
+          events: [endpoint.*, endpoint.disable]
+        endpoints:
+          - {name: ops, url: https://hooks.slack.example/T/B, signature: x-webhook,
+             format: html, events: []}
+    """)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert sorted(caught.value.errors) == [
+        "endpoints[0].format: expected one of raw, slack; got 'html'",
+        "operations.events[1]: 'endpoint.disable' matches no operational event (they are "
+        "endpoint.disabled, endpoint.failing, endpoint.recovered, delivery.failed, "
+        "endpoint.created, endpoint.updated, endpoint.deleted)",
+        "operations.notify[1]: no endpoint named 'pager' in `endpoints`",
+    ]
+    with pytest.raises(ConfigError) as caught:
+        parse_config("operations: {failing_after: soon}\n")
+    assert caught.value.errors == ["operations.failing_after: expected a duration such as "
+                                   "500ms, 5s, 10m, 2h or 30d, got 'soon'"]

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from relay.config.models import (
+    OPERATIONAL_KINDS,
     AdminConfig,
     Config,
     DeliveryConfig,
@@ -33,6 +34,7 @@ from relay.config.models import (
     IngestConfig,
     LimitsConfig,
     LoggingConfig,
+    OperationsConfig,
 )
 from relay.config.values import (
     is_loopback_host,
@@ -53,7 +55,7 @@ Problem = tuple[str, str]  # (key path, what is wrong)
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECTIONS: dict[str, type[BaseModel]] = {
     "ingest": IngestConfig, "admin": AdminConfig, "limits": LimitsConfig,
-    "delivery": DeliveryConfig, "logging": LoggingConfig,
+    "delivery": DeliveryConfig, "logging": LoggingConfig, "operations": OperationsConfig,
 }
 # What an endpoint inherits from `delivery` when it does not say.
 _INHERITED = {"timeout": "timeout_s", "retry_schedule": "retry_schedule_s", "jitter": "jitter"}
@@ -170,7 +172,28 @@ def _build(tree: Any, problems: list[Problem]) -> Config | None:
         problems.extend(_field_problems(exc, Config, ""))
         config = None
     _cross_checks(tree, parts, problems)
+    _notify_checks(tree.get("endpoints"), parts.get("operations"), problems)
     return config
+
+
+def _notify_checks(raw: Any, operations: OperationsConfig | None,
+                   problems: list[Problem]) -> None:
+    """`operations.notify` names endpoints of this file (API endpoints come and go)."""
+    if operations is None:
+        return
+    names = {item.get("name") for item in raw if isinstance(item, dict)} \
+        if isinstance(raw, list) else set()
+    for index, name in enumerate(operations.notify):
+        if name not in names:
+            problems.append((f"operations.notify[{index}]",
+                             f"no endpoint named {name!r} in `endpoints`"))
+    from relay.routing import pattern_matches  # routing imports the config package
+
+    for index, pattern in enumerate(operations.events):
+        if not any(pattern_matches(pattern, kind) for kind in OPERATIONAL_KINDS):
+            problems.append((f"operations.events[{index}]",
+                             f"{pattern!r} matches no operational event (they are "
+                             f"{', '.join(OPERATIONAL_KINDS)})"))
 
 
 def _endpoints(raw: Any, delivery: DeliveryConfig,

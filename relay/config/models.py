@@ -11,7 +11,7 @@ aliases (`timeout`), and what is serialized reads as what was written (`10s`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -57,13 +57,16 @@ from relay.config.values import (
     Tenant,
     TypeFields,
     Url,
+    choice,
     kind,
+    to_name,
 )
 from relay.filters import Filter, parse_filter
 from relay.units import format_duration
 
 __all__ = [
     "DEFAULT_TYPE_FIELDS",
+    "OPERATIONAL_KINDS",
     "AdminConfig",
     "Config",
     "DeliveryConfig",
@@ -71,6 +74,7 @@ __all__ = [
     "IngestConfig",
     "LimitsConfig",
     "LoggingConfig",
+    "OperationsConfig",
     "Section",
 ]
 
@@ -156,6 +160,35 @@ def _delivery_default(name: str) -> Any:
     return DeliveryConfig.model_fields[name].default
 
 
+OPERATIONAL_KINDS = ("endpoint.disabled", "endpoint.failing", "endpoint.recovered",
+                     "delivery.failed", "endpoint.created", "endpoint.updated", "endpoint.deleted")
+BodyFormat = Annotated[Literal["raw", "slack"],
+                       BeforeValidator(choice("raw", "slack"),
+                                       json_schema_input_type=Literal["raw", "slack"])]
+def names_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list of endpoint names, got {kind(value)}")
+    return tuple(to_name(item) for item in value)
+
+
+EndpointNames = Annotated[tuple[str, ...],
+                          BeforeValidator(names_list, json_schema_input_type=list[str])]
+
+
+class OperationsConfig(Section):
+    """The relay's own events about itself (README, "Operational events")."""
+
+    notify: EndpointNames = ()
+    """relay.yaml endpoints that get the operational events (none: none are made)."""
+    events: EventPatterns = ("*",)
+    """Which kinds: exact names or globs such as `endpoint.*`."""
+    failing_after_s: PositiveDuration = Field(default=3600.0, alias="failing_after")
+    """`endpoint.failing` once an endpoint has had no success for this long."""
+    min_interval_s: PositiveDuration = Field(default=900.0, alias="min_interval")
+    """At most one event per endpoint and kind this often (health kinds); the others
+    are counted in the next one's `suppressed`."""
+
+
 class LoggingConfig(Section):
     level: LogLevel = "info"
     format: LogFormat = "auto"
@@ -184,6 +217,9 @@ class EndpointConfig(Section):
     description: Description = ""
     tenant: Tenant = None
     """The platform's customer this endpoint belongs to: it gets only that tenant's events."""
+    body_format: BodyFormat = Field(default="raw", alias="format")
+    """`slack`: the body is a Slack/Teams incoming-webhook message (`{"text": ...}`)
+    describing the event, instead of the event itself."""
     content_filter: ContentFilter = Field(default=None, alias="filter")
     """An expression over the event's fields (`data.productId == "prod_42"`); only the
     events it is true for are delivered. See README, "Content filters"."""
@@ -199,6 +235,7 @@ class Config(Section):
     limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
+    operations: OperationsConfig = OperationsConfig()
     retention_s: PositiveDuration = Field(default=30 * 86400.0, alias="retention")
     events: OptionalEventTypes = None
     events_strict: Bool = False

@@ -148,6 +148,8 @@ class EndpointOut(_Answer):
     description: str | None = None
     tenant: str | None = None
     filter: str | None = None
+    format: Literal["raw", "slack"] | None = None
+    """slack: deliveries are Slack/Teams incoming-webhook messages describing each event."""
     """The content filter: only events it is true for are delivered; null: every event."""
     status: Literal["ok", "error", "paused", "disabled"]
     status_reason: str | None

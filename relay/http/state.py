@@ -25,6 +25,7 @@ from relay.delivery.dispatcher import Dispatcher
 from relay.exceptions import ConfigError, StorageError
 from relay.http.auth import HostRule
 from relay.metrics import RelayMetrics
+from relay.operational import Notices
 from relay.registry import ApiEndpoint, Registry
 from relay.routing import Router
 from relay.storage import Storage
@@ -59,6 +60,7 @@ class RelayState:
     metrics: RelayMetrics = field(default_factory=RelayMetrics)
     host_rule: HostRule = field(init=False)
     router: Router = field(init=False)
+    notices: Notices = field(init=False)
     last_reload: ReloadOutcome | None = None
     _expiry: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
@@ -66,6 +68,8 @@ class RelayState:
     def __post_init__(self) -> None:
         self.host_rule = host_rule(self.config)
         self.router = Router(self.registry)
+        self.notices = Notices(self.config, self.storage, self.dispatcher.notify, self.clock,
+                               lambda name: self.registry.get(name))
 
     # -- start and reload ----------------------------------------------------------------
 
@@ -108,6 +112,7 @@ class RelayState:
         await self.storage.sync_endpoints(self.registry.active(), self.clock())
         self.dispatcher.reload(self.config, await self.storage.held_endpoints(),
                                list(self.registry))
+        self.notices.reconfigure(self.config)
         self.last_reload = ReloadOutcome(self.clock())
         self.metrics.reloads.labels("applied").inc()
         self.metrics.config_rejected.set(0)
