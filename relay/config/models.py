@@ -299,9 +299,16 @@ class Config(Section):
             if self.events is not None else "events     no catalog",
             f"endpoints  {len(self.endpoints)}",
         ]
+        if self.operations.notify:
+            lines.insert(-1, f"operations notify {', '.join(self.operations.notify)}")
         for e in self.endpoints:
             state = "" if e.enabled else " (disabled)"
             secrets = f"{len(e.secrets)} secret{'s' if len(e.secrets) != 1 else ''}"
             lines.append(f"  - {e.name}{state}: {e.url}")
-            lines.append(f"      events {', '.join(e.events)}; {e.signature} signature, {secrets}")
+            lines.append(f"      events {', '.join(e.events) or 'none'}; {e.signature} signature, "
+                         f"{secrets}")
+            if e.content_filter is not None or e.body_format != "raw":
+                extra = [f"filter {e.content_filter.text}"] if e.content_filter else []
+                extra += [f"format {e.body_format}"] if e.body_format != "raw" else []
+                lines.append(f"      {'; '.join(extra)}")
         return "\n".join(lines)
