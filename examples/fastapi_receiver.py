@@ -7,7 +7,7 @@ Run it next to the relay (the relay's demo endpoint posts to it)::
 
 The secret comes from ``--secret``, else ``$RELAY_DEMO_SECRET``, else the demo
 value below; the scheme from ``--scheme`` or ``$RELAY_DEMO_SCHEME``. Processed
-event ids are kept in a SQLite file (``--db``, default ``receiver_events.db``),
+event ids are kept in a SQLite file (``--db``, default ``fastapi_receiver_events.db``),
 so a redelivery after a restart is still recognised as a duplicate.
 
 Every received event prints one line: time, type, id, and a summary of its data.
@@ -60,7 +60,7 @@ def summarize(event: WebhookEvent, width: int = 110) -> str:
 def create_app(
     secret: str | list[str] = DEMO_SECRET,
     scheme: str = "standard",
-    db_path: str | os.PathLike[str] = "receiver_events.db",
+    db_path: str | os.PathLike[str] = "fastapi_receiver_events.db",
 ) -> FastAPI:
     """The receiver app; one per process (the SQLite store is shared with other processes)."""
     app = FastAPI(title="License webhook receiver (demo)")
@@ -88,7 +88,7 @@ def create_app(
 app = create_app(
     os.environ.get("RELAY_DEMO_SECRET", DEMO_SECRET),
     os.environ.get("RELAY_DEMO_SCHEME", "standard"),
-    os.environ.get("RELAY_DEMO_DB", "receiver_events.db"),
+    os.environ.get("RELAY_DEMO_DB", "fastapi_receiver_events.db"),
 )
 
 
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("RELAY_DEMO_SCHEME", "standard"),
         choices=["standard", "x-webhook", "babel"],
     )
-    parser.add_argument("--db", default=os.environ.get("RELAY_DEMO_DB", "receiver_events.db"))
+    parser.add_argument("--db",
+                        default=os.environ.get("RELAY_DEMO_DB", "fastapi_receiver_events.db"))
     args = parser.parse_args(argv)
     receiver = create_app(args.secret, args.scheme, args.db)
     print(

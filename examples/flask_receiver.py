@@ -35,7 +35,7 @@ log = logging.getLogger("license_events")
 def create_app(
     secret: str | list[str] = DEMO_SECRET,
     scheme: str = "standard",
-    db_path: str | os.PathLike[str] = "receiver_events.db",
+    db_path: str | os.PathLike[str] = "flask_receiver_events.db",
 ) -> Flask:
     app = Flask(__name__)
     app.config.update(
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--secret", default=os.environ.get("RELAY_DEMO_SECRET", DEMO_SECRET))
     parser.add_argument("--scheme", default="standard", choices=["standard", "x-webhook", "babel"])
-    parser.add_argument("--db", default="receiver_events.db")
+    parser.add_argument("--db", default="flask_receiver_events.db")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     create_app(args.secret, args.scheme, args.db).run(host=args.host, port=args.port)

@@ -184,6 +184,44 @@ class _EndpointInfoCollector(Collector):
         yield info
 
 
+class _SourceCollector(Collector):
+    """Requests of each source (`sources:`), accepted or refused, in plain dicts.
+
+    Plain dicts rather than `Counter`s so that the admin API can show the
+    same counts beside each source.
+    """
+
+    def __init__(self) -> None:
+        self.accepted: dict[str, int] = {}
+        self.refused: dict[tuple[str, str], int] = {}
+
+    def accept(self, source: str) -> None:
+        self.accepted[source] = self.accepted.get(source, 0) + 1
+
+    def refuse(self, source: str, reason: str) -> None:
+        key = (source, reason)
+        self.refused[key] = self.refused.get(key, 0) + 1
+
+    def refusals(self, source: str) -> dict[str, int]:
+        return {reason: n for (name, reason), n in sorted(self.refused.items())
+                if name == source}
+
+    def collect(self) -> Iterator[Metric]:
+        accepted = CounterMetricFamily(
+            "relay_source_requests_accepted", "Requests of a source (`sources:`) verified and "
+            "stored, duplicates included, by source", labels=["source"])
+        for source, count in sorted(self.accepted.items()):
+            accepted.add_metric([source], count)
+        refused = CounterMetricFamily(
+            "relay_source_requests_refused", "Requests of a source refused with a 401, nothing "
+            "stored, by source and reason (missing, signature, timestamp)",
+            labels=["source", "reason"])
+        for (source, reason), count in sorted(self.refused.items()):
+            refused.add_metric([source, reason], count)
+        yield accepted
+        yield refused
+
+
 def _bucket_label(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
@@ -207,6 +245,8 @@ class RelayMetrics:
         self.config_rejected = Gauge("relay_config_rejected", "1 while the last reload of "
                                      "relay.yaml was rejected (the old config still runs)",
                                      registry=self.registry)
+        self.sources = _SourceCollector()
+        self.registry.register(self.sources)
         self._types: set[str] = set()
 
     def _type_label(self, event_type: str, catalog: Sequence[str] | None) -> str:

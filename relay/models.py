@@ -73,6 +73,7 @@ class NewEvent:
     received_at: float
     keyed: bool  # the id came from the client, so a duplicate must be detected
     tenant: str | None = None  # the platform's customer the event is about
+    source: str | None = None  # the `sources:` entry it came through; None: /v1/events
 
 
 @dataclass(slots=True)

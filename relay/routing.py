@@ -2,7 +2,8 @@
 
 Patterns are exact names and `*` globs (`license.*`, `*`). An endpoint without
 a tenant gets every event its patterns match; one with tenant T only the
-events of tenant T.
+events of tenant T. An endpoint with `sources` gets only the events of those
+sources (`default` is /v1/events); one without, the events of every source.
 
 A relay sees a few dozen event types and millions of events, and may hold
 ten thousand endpoints of five thousand tenants, so routing must not look at
@@ -26,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from relay.config import EndpointConfig
+from relay.config.sources import DEFAULT_SOURCE
 from relay.filters import Filter, FilterSet
 
 __all__ = ["Router", "pattern_matches"]
@@ -45,8 +47,10 @@ def pattern_matches(pattern: str, event_type: str) -> bool:
     return _compile(pattern).fullmatch(event_type) is not None
 
 
-def _subscribed(endpoint: EndpointConfig, event_type: str) -> bool:
-    return endpoint.enabled and any(pattern_matches(p, event_type) for p in endpoint.events)
+def _subscribed(endpoint: EndpointConfig, event_type: str, source: str = DEFAULT_SOURCE) -> bool:
+    return (endpoint.enabled
+            and (endpoint.sources is None or source in endpoint.sources)
+            and any(pattern_matches(p, event_type) for p in endpoint.events))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,18 @@ class _Route:
     untenanted: _Targets = _NONE
     by_tenant: dict[str, _Targets] = field(default_factory=dict)
 
+    def endpoints(self, tenant: str | None, event: Any) -> tuple[str, ...]:
+        """The untenanted endpoints, then the tenant's own (if the event has a tenant).
+
+        `event` is the parsed payload, for the filtered endpoints; where none
+        has a filter this is the two lookups it always was.
+        """
+        untenanted = self.untenanted
+        own = self.by_tenant.get(tenant) if tenant is not None and self.by_tenant else None
+        if own is None:
+            return untenanted.names if untenanted.filters is None else untenanted.select(event)
+        return untenanted.select(event) + own.select(event)
+
     def add(self, endpoint: EndpointConfig) -> None:
         if endpoint.tenant is None:
             self.untenanted = self.untenanted.changed(add=endpoint)
@@ -114,37 +130,58 @@ class Router:
 
     def __init__(self, endpoints: Iterable[EndpointConfig] = ()) -> None:
         self._endpoints: dict[str, EndpointConfig] = {e.name: e for e in endpoints}
-        self._routes: dict[str, _Route] = {}
+        self._routes: dict[str, _Route] = {}  # /v1/events' event types
+        self._sourced: dict[tuple[str, str], _Route] = {}  # (source, type) of the sources'
 
     def route(self, event_type: str, tenant: str | None = None,
               event: Any = None) -> tuple[str, ...]:
-        """The endpoints of `event` (the parsed payload, for the endpoints' filters)."""
+        """The endpoints of an event from /v1/events (the default source).
+
+        `event` is the parsed payload, for the endpoints' filters.
+        """
         route = self._routes.get(event_type)
         if route is None:
-            route = _Route()
-            for endpoint in self._endpoints.values():
-                if _subscribed(endpoint, event_type):
-                    route.add(endpoint)
+            route = self._work_out(event_type, DEFAULT_SOURCE)
             if len(self._routes) < _CACHE_LIMIT:
                 self._routes[event_type] = route
-        untenanted = route.untenanted
-        own = route.by_tenant.get(tenant) if tenant is not None and route.by_tenant else None
-        if own is None:
-            return untenanted.names if untenanted.filters is None else untenanted.select(event)
-        return untenanted.select(event) + own.select(event)
+        return route.endpoints(tenant, event)
+
+    def route_source(self, source: str, event_type: str,
+                     tenant: str | None = None, event: Any = None) -> tuple[str, ...]:
+        """The endpoints of an event from a named source (`sources:`), filters as `route`."""
+        key = (source, event_type)
+        route = self._sourced.get(key)
+        if route is None:
+            route = self._work_out(event_type, source)
+            if len(self._sourced) < _CACHE_LIMIT:
+                self._sourced[key] = route
+        return route.endpoints(tenant, event)
+
+    def _work_out(self, event_type: str, source: str) -> _Route:
+        route = _Route()
+        for endpoint in self._endpoints.values():
+            if _subscribed(endpoint, event_type, source):
+                route.add(endpoint)
+        return route
+
+    def _cached(self) -> Iterable[tuple[str, str, _Route]]:
+        for event_type, route in self._routes.items():
+            yield DEFAULT_SOURCE, event_type, route
+        for (source, event_type), route in self._sourced.items():
+            yield source, event_type, route
 
     def upsert(self, endpoint: EndpointConfig) -> None:
         """Add an endpoint, or replace the one of that name (its tenant or types may change)."""
         self.remove(endpoint.name)
         self._endpoints[endpoint.name] = endpoint
-        for event_type, route in self._routes.items():
-            if _subscribed(endpoint, event_type):
+        for source, event_type, route in self._cached():
+            if _subscribed(endpoint, event_type, source):
                 route.add(endpoint)
 
     def remove(self, name: str) -> None:
         old = self._endpoints.pop(name, None)
         if old is None:
             return
-        for event_type, route in self._routes.items():
-            if _subscribed(old, event_type):
+        for source, event_type, route in self._cached():
+            if _subscribed(old, event_type, source):
                 route.discard(old)

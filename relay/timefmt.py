@@ -43,6 +43,8 @@ def relative(value: str | float | None, now: float, *, due: bool = False,
              empty: str = "—") -> str:
     """"in 4m", "2m ago", "now"; with `due`, a past time reads "due now" (a late retry).
 
+    A time under a second ahead reads "in 1s", never "now": it has not come yet.
+
     A time more than 30 days away reads as its date: "412d ago" says less.
     """
     ts = timestamp(value)
@@ -51,6 +53,8 @@ def relative(value: str | float | None, now: float, *, due: bool = False,
     delta = ts - now
     if due and delta <= 0:
         return "due now"
+    if 0 < delta < 1:
+        return "in 1s"  # a retry 0.4 s away is not due yet: "now" would say it is
     if abs(delta) < 1:
         return "now"
     if abs(delta) >= 30 * 86400:

@@ -132,6 +132,7 @@ def test_every_error_names_its_key_path() -> None:
             url: http://plain.example.com
             events: ["bad type!"]
             signature: md5
+            body: pretty
           - url: https://example.com
             colour: blue
     """)
@@ -148,6 +149,7 @@ def test_every_error_names_its_key_path() -> None:
         "endpoints[1].url: plain http:// needs `allow_http: true`",
         "endpoints[1].events:",
         "endpoints[1].signature: expected one of standard, x-webhook, babel",
+        "endpoints[1].body: expected one of exact, compact; got 'pretty'",
         "endpoints[2].name: is required",
         "endpoints[2].colour: unknown key",
     ]:
@@ -244,10 +246,13 @@ def test_relay_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     """`relay check` prints a summary (exit 0) or every error (exit 2)."""
     good = tmp_path / "good.yaml"
     good.write_text(f"endpoints:\n  - {{name: crm, url: 'https://crm.example', "
-                    f"secret: {SECRET}}}\n")
+                    f"secret: {SECRET}}}\n  - {{name: js, url: 'https://js.example', "
+                    "signature: x-webhook, secret: s3cret, body: compact}\n")
     assert main(["check", "-c", str(good)]) == 0
     out = capsys.readouterr().out
-    assert "endpoints  1" in out and "crm: https://crm.example" in out
+    assert "endpoints  2" in out and "crm: https://crm.example" in out
+    assert "events *; standard signature, 1 secret\n" in out
+    assert "events *; x-webhook signature, 1 secret, compact body" in out
     assert SECRET not in out
     bad = tmp_path / "bad.yaml"
     bad.write_text("listen: 1.2.3.4:80\nendpoints: {}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 
 import pytest
@@ -12,6 +13,7 @@ import svix.webhooks
 from standardwebhooks import Webhook
 
 from relay.config import parse_config
+from relay.exceptions import ConfigError
 from relay.signing import Signer, generate_secret
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -97,3 +99,34 @@ def test_keygen_secret_is_usable() -> None:
     assert len(base64.b64decode(secret[6:])) == 24
     assert generate_secret() != secret
     assert "whsec" not in repr(Signer("standard", [secret]))
+
+
+@pytest.mark.parametrize("secret", [
+    SECRET, BARE_SECRET, PADDED, PADDED.rstrip("="), "whsec_" + PADDED, SECRET + "==",
+    "whsec_abc-def_ghi*jkl", "not base64 at all", " " + SECRET, SECRET + "\n", "whsec_",
+    "whsec_" + base64.b64encode(b"8 bytes!").decode(),
+])
+def test_relay_and_receiver_kit_read_a_standard_secret_by_one_rule(secret: str) -> None:
+    """What the relay signs with is what the kit verifies with, and both refuse the same."""
+    from receiver_kit import InvalidSecretError, Verifier
+
+    quoted = json.dumps(secret)
+    config = f"endpoints:\n  - {{name: a, url: 'https://a.example', secret: {quoted}}}\n"
+    try:
+        endpoint = parse_config(config, env={}).endpoints[0]
+    except ConfigError as exc:
+        relay_error = exc.errors[0]
+    else:
+        relay_error = None
+    try:
+        verifier = Verifier(secret, scheme="standard")
+    except InvalidSecretError:
+        assert relay_error is not None, "the kit refused a secret the relay signs with"
+        return
+    if relay_error is not None:  # only the signer's length floor may differ
+        assert "too short" in relay_error, relay_error
+        return
+    now = int(time.time())
+    headers = Signer(endpoint.signature, endpoint.secrets).headers("evt_7", "t", now, BODY)
+    assert verifier.verify(BODY, headers).id == "evt_7"
+    assert Webhook(secret.strip()).verify(BODY, headers)["data"]["seats"] == 5

@@ -182,7 +182,7 @@ def test_the_writer_ignores_sigint_and_exits_when_its_pipe_closes(tmp_path: Path
         buffer += os.read(process.stdout.fileno(), 65536)
     process.send_signal(signal.SIGINT)
     process.send_signal(signal.SIGTERM)
-    fields = (new_event_id(), "t.x", b"{}", ("a",), time.time(), False, None)
+    fields = (new_event_id(), "t.x", b"{}", ("a",), time.time(), False, None, None)
     process.stdin.write(pack((7, [(INGEST.name, ([fields],))])))
     process.stdin.flush()
     answers: list[object] = []

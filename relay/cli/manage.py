@@ -28,6 +28,7 @@ _FIELDS = (  # (flag, body key, what it takes)
     ("--max-in-flight", "max_in_flight", "attempts in flight at once"),
     ("--rate-limit", "rate_limit", "e.g. 50/s"),
     ("--ordering", "ordering", "none or fifo"),
+    ("--body", "body", "exact (default) or compact: JSON.stringify(JSON.parse(body))"),
 )
 _BOOLEANS = (("--allow-http", "allow_http"), ("--disabled", "enabled"))
 

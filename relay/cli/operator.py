@@ -270,6 +270,8 @@ def cmd_event(args: argparse.Namespace) -> int:
         now = time.time()
         print(f"{e['id']}  {e['type']}  received {absolute(e['received_at'])} "
               f"({relative(e['received_at'], now)}), {e['size_bytes']} bytes")
+        tenant = f", tenant {e['tenant']}" if e.get("tenant") else ""
+        print(f"source {e.get('source', 'default')}{tenant}")
         if e.get("payload_text") is not None:  # a body that does not read back as JSON
             print(e["payload_text"][:2000])
         else:

@@ -36,6 +36,7 @@ from relay.config.models import (
     LoggingConfig,
     OperationsConfig,
 )
+from relay.config.sources import DEFAULT_SOURCE, SourceConfig
 from relay.config.values import (
     is_loopback_host,
     kind,
@@ -47,7 +48,7 @@ from relay.exceptions import ConfigError
 
 __all__ = [
     "ClientSettings", "Problem", "endpoint_problems", "load_client_settings", "load_config",
-    "parse_config", "validate_endpoint",
+    "parse_config", "source_problems", "validate_endpoint", "validate_source",
 ]
 
 Problem = tuple[str, str]  # (key path, what is wrong)
@@ -116,6 +117,16 @@ def validate_endpoint(raw: Any, delivery: DeliveryConfig,
     return (None if problems else endpoint), problems
 
 
+def validate_source(raw: Any, prefix: str = "") -> tuple[SourceConfig | None, list[Problem]]:
+    """One source from an API body: the model, or every problem with its path."""
+    if not isinstance(raw, dict):
+        return None, [(prefix, f"expected a mapping, got {kind(raw)}")]
+    try:
+        return SourceConfig.model_validate(raw), []
+    except ValidationError as exc:
+        return None, _field_problems(exc, SourceConfig, prefix)
+
+
 def endpoint_problems(data: Mapping[str, Any]) -> list[Problem]:
     """The rules that tie an endpoint's fields together, read from its raw values.
 
@@ -173,6 +184,8 @@ def _build(tree: Any, problems: list[Problem]) -> Config | None:
         config = None
     _cross_checks(tree, parts, problems)
     _notify_checks(tree.get("endpoints"), parts.get("operations"), problems)
+    if config is not None:
+        problems.extend(source_problems(config))
     return config
 
 
@@ -194,6 +207,36 @@ def _notify_checks(raw: Any, operations: OperationsConfig | None,
             problems.append((f"operations.events[{index}]",
                              f"{pattern!r} matches no operational event (they are "
                              f"{', '.join(OPERATIONAL_KINDS)})"))
+
+
+def source_problems(config: Config) -> list[Problem]:
+    """What ties `sources` together and to the rest: unique names and paths, `none` only on
+    loopback, and endpoints' `sources` naming sources that exist."""
+    problems: list[Problem] = []
+    names: set[str] = set()
+    paths: set[str] = set()
+    for index, source in enumerate(config.sources):
+        if source.name in names:
+            problems.append((f"sources[{index}].name",
+                             f"{source.name!r} is used by another source; names must be unique"))
+        if source.ingest_path in paths:
+            problems.append((f"sources[{index}].path",
+                             f"{source.ingest_path} is the path of another source"))
+        names.add(source.name)
+        paths.add(source.ingest_path)
+        if source.verify.scheme == "none" and not is_loopback_host(config.listen_host):
+            problems.append((f"sources[{index}].verify.scheme",
+                             f"none accepts anything sent to the listener, and "
+                             f"{config.listen_host} is not a loopback address; verify the "
+                             "platform's signature or token"))
+    known = names | {DEFAULT_SOURCE}
+    for index, endpoint in enumerate(config.endpoints):
+        for name in endpoint.sources or ():
+            if name not in known:
+                problems.append((f"endpoints[{index}].sources",
+                                 f"no source is named {name!r} (known: "
+                                 f"{', '.join(sorted(known))})"))
+    return problems
 
 
 def _endpoints(raw: Any, delivery: DeliveryConfig,

@@ -13,17 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PrivateAttr,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr
 
+from relay.config.portal import Accent, BaseUrl, FrameAncestors, LinkTtl, SessionTtl, Title
 from relay.config.proxy import NoProxy, ProxyUrl, redact_proxy
+from relay.config.section import Section
+from relay.config.sources import SourceConfig, SourceNames
 from relay.config.storage_url import PostgresConfig, postgres_settings, redact_url, to_storage
 from relay.config.values import (
     Bool,
@@ -75,41 +70,22 @@ __all__ = [
     "LimitsConfig",
     "LoggingConfig",
     "OperationsConfig",
+    "PortalConfig",
     "Section",
+    "SourceConfig",
 ]
 
 DEFAULT_TYPE_FIELDS = ("type", "event", "event_type", "EventType")
 
 
+BodyForm = Annotated[Literal["exact", "compact"],
+                     BeforeValidator(choice("exact", "compact"),
+                                     json_schema_input_type=Literal["exact", "compact"])]
 ContentFilter = Annotated[
     Filter | None, BeforeValidator(parse_filter, json_schema_input_type=str | None),
     PlainSerializer(lambda f: None if f is None else f.text, return_type=str | None)]
 Storage = Annotated[str, BeforeValidator(to_storage, json_schema_input_type=str),
                     PlainSerializer(redact_url, when_used="json")]
-
-
-class Section(BaseModel):
-    """A mapping of relay.yaml (or an API body): frozen, unknown keys refused.
-
-    A key set to null (`timeout: ~`) means its default, as if it were absent.
-    """
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_name=False, validate_by_alias=True,
-        serialize_by_alias=True, hide_input_in_errors=True, arbitrary_types_allowed=True,
-        use_attribute_docstrings=True,
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _a_mapping(cls, data: Any) -> Any:
-        if data is None:
-            return {}
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None}
-        if isinstance(data, BaseModel):
-            return data
-        raise ValueError(f"expected a mapping, got {kind(data)}")
 
 
 class IngestConfig(Section):
@@ -165,6 +141,8 @@ OPERATIONAL_KINDS = ("endpoint.disabled", "endpoint.failing", "endpoint.recovere
 BodyFormat = Annotated[Literal["raw", "slack"],
                        BeforeValidator(choice("raw", "slack"),
                                        json_schema_input_type=Literal["raw", "slack"])]
+
+
 def names_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         raise ValueError(f"expected a list of endpoint names, got {kind(value)}")
@@ -194,6 +172,25 @@ class LoggingConfig(Section):
     format: LogFormat = "auto"
 
 
+class PortalConfig(Section):
+    """The tenant portal (`/portal`): its sign-in links, its sessions, how it looks."""
+
+    title: Title = "Webhooks"
+    """The portal's heading and page title, in the platform's words."""
+    accent_color: Accent = None
+    """Buttons and links in the platform's colour, `#rrggbb`; none: the dashboard's blue."""
+    frame_ancestors: FrameAncestors = ()
+    """Origins allowed to show the portal in an iframe (CSP frame-ancestors); none: no one."""
+    link_ttl_s: LinkTtl = Field(default=300.0, alias="link_ttl")
+    """How long a sign-in link can be opened (once); at most 1h."""
+    session_ttl_s: SessionTtl = Field(default=3600.0, alias="session_ttl")
+    """How long a session lasts after the link was opened; at most 1d."""
+    public_url: BaseUrl = None
+    """The relay's address as customers' browsers reach it, for links; none: the caller's."""
+    allow_http: Bool = False
+    """Let tenants add plain http:// URLs (a local trial); their deliveries travel unencrypted."""
+
+
 class EndpointConfig(Section):
     """One destination. `timeout`, `retry_schedule` and `jitter` default to `delivery`'s."""
 
@@ -209,6 +206,9 @@ class EndpointConfig(Section):
     max_in_flight: MaxInFlight = 10
     rate_limit_per_s: OptionalRate = Field(default=None, alias="rate_limit")
     ordering: Ordering = "none"
+    body: BodyForm = "exact"
+    """exact: the bytes the platform sent; compact: `JSON.stringify(JSON.parse(body))`, for
+    receivers that verify the signature over their own re-serialisation of the event."""
     disable_after_s: PositiveDuration = Field(default=5 * 86400.0, alias="disable_after")
     timeout_s: PositiveDuration = Field(default=_delivery_default("timeout_s"), alias="timeout")
     retry_schedule_s: Schedule = Field(default=_delivery_default("retry_schedule_s"),
@@ -217,6 +217,8 @@ class EndpointConfig(Section):
     description: Description = ""
     tenant: Tenant = None
     """The platform's customer this endpoint belongs to: it gets only that tenant's events."""
+    sources: SourceNames = None
+    """Only events from these sources (`default` is /v1/events); none: from every source."""
     body_format: BodyFormat = Field(default="raw", alias="format")
     """`slack`: the body is a Slack/Teams incoming-webhook message (`{"text": ...}`)
     describing the event, instead of the event itself."""
@@ -235,6 +237,7 @@ class Config(Section):
     limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
+    portal: PortalConfig = PortalConfig()
     operations: OperationsConfig = OperationsConfig()
     retention_s: PositiveDuration = Field(default=30 * 86400.0, alias="retention")
     events: OptionalEventTypes = None
@@ -242,6 +245,8 @@ class Config(Section):
     secrets_key: SecretsKey = Field(default=None, repr=False)
     """Seals API endpoints' secrets in the database (32 bytes, base64)."""
     endpoints: tuple[EndpointConfig, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+    """The platforms' own webhooks, each verified its own way at its own path."""
     _source: Path | None = PrivateAttr(None)
 
     @property
@@ -281,6 +286,9 @@ class Config(Section):
     def endpoint(self, name: str) -> EndpointConfig | None:
         return next((e for e in self.endpoints if e.name == name), None)
 
+    def source_named(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.name == name), None)
+
     def summary(self) -> str:
         """The human summary `relay check` prints: what this file will do, without secrets."""
         d = self.delivery
@@ -297,6 +305,9 @@ class Config(Section):
             f"retention  {format_duration(self.retention_s)}",
             f"events     {len(self.events)} in catalog{' (strict)' if self.events_strict else ''}"
             if self.events is not None else "events     no catalog",
+            f"sources    {len(self.sources)}",
+            *(f"  - {s.name}: POST {s.ingest_path}, {s.verify.scheme} verification"
+              for s in self.sources),
             f"endpoints  {len(self.endpoints)}",
         ]
         if self.operations.notify:
@@ -305,8 +316,9 @@ class Config(Section):
             state = "" if e.enabled else " (disabled)"
             secrets = f"{len(e.secrets)} secret{'s' if len(e.secrets) != 1 else ''}"
             lines.append(f"  - {e.name}{state}: {e.url}")
+            body = ", compact body" if e.body == "compact" else ""
             lines.append(f"      events {', '.join(e.events) or 'none'}; {e.signature} signature, "
-                         f"{secrets}")
+                         f"{secrets}{body}")
             if e.content_filter is not None or e.body_format != "raw":
                 extra = [f"filter {e.content_filter.text}"] if e.content_filter else []
                 extra += [f"format {e.body_format}"] if e.body_format != "raw" else []

@@ -48,6 +48,9 @@ __all__ = ["AttemptListener", "Dispatcher"]
 log = structlog.get_logger("relay.delivery")
 
 REAP_INTERVAL_S = 30.0  # at most; shorter margins are reaped at half the margin
+# A lane that died of an error nobody expected starts again after this long, so
+# one bug or one driver surprise cannot leave an endpoint undelivered for good.
+LANE_RESTART_S = 1.0
 
 # Called with each attempt once it is stored (metrics, the admin `test` route).
 AttemptListener = Callable[[AttemptResult], None]
@@ -135,9 +138,14 @@ class Dispatcher:
 
     def _add_lane(self, endpoint: EndpointConfig, held_reason: str | None) -> None:
         lane = Lane(self, EndpointRuntime.build(endpoint, held_reason))
-        lane.task = asyncio.create_task(lane.run(), name=f"lane:{endpoint.name}")
-        lane.task.add_done_callback(self._lane_done)
         self.lanes[endpoint.name] = lane
+        self._run_lane(lane)
+
+    def _run_lane(self, lane: Lane) -> None:
+        if self.stopping or lane.closed or self.lanes.get(lane.name) is not lane:
+            return
+        lane.task = asyncio.create_task(lane.run(), name=f"lane:{lane.name}")
+        lane.task.add_done_callback(lambda task: self._lane_done(lane, task))
 
     def reload(self, config: Config, held: dict[str, str],
                endpoints: Iterable[EndpointConfig] | None = None) -> None:
@@ -181,9 +189,11 @@ class Dispatcher:
         if lane is not None:
             lane.close("deleted")
 
-    def _lane_done(self, task: asyncio.Task[None]) -> None:
+    def _lane_done(self, lane: Lane, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None and not self.stopping:
-            log.error("lane_crashed", lane=task.get_name(), error=repr(task.exception()))
+            log.error("lane_crashed", lane=task.get_name(), error=repr(task.exception()),
+                      restart_in_s=LANE_RESTART_S)
+            asyncio.get_running_loop().call_later(LANE_RESTART_S, self._run_lane, lane)
 
     @property
     def alive(self) -> bool:
@@ -203,6 +213,15 @@ class Dispatcher:
             lane = lanes.get(name)
             if lane is not None and lane.runtime.held_reason is None:
                 lane.wake()
+
+    def apply_hold(self, endpoint: EndpointConfig, reason: str | None) -> None:
+        """The store's hold (pause, disable) of an endpoint, as any relay last left it.
+
+        A lane that is not enabled here keeps holding whatever the store says.
+        """
+        lane = self.lanes.get(endpoint.name)
+        if lane is not None and endpoint.enabled and lane.runtime.held_reason != reason:
+            self.set_held(endpoint.name, reason)
 
     def set_held(self, name: str, reason: str | None) -> None:
         lane = self.lanes.get(name)
@@ -326,9 +345,12 @@ class Dispatcher:
             self._pooled[claimed.id] = (time.monotonic(), lane)
         endpoint = runtime.endpoint
         started = self.clock()
+        if endpoint.body_format == "slack":
+            body = slack_body(claimed.event_type, claimed.event_id, claimed.body,
+                              is_operational(claimed.event_id))
+        else:
+            body = claimed.body if endpoint.body == "exact" else runtime.compact(claimed)
         headers = dict(endpoint.headers)
-        body = claimed.body if endpoint.body_format == "raw" else slack_body(
-            claimed.event_type, claimed.event_id, claimed.body, is_operational(claimed.event_id))
         headers.update(runtime.signer.headers(claimed.event_id, claimed.event_type,
                                               int(started), body))
         try:

@@ -267,6 +267,11 @@ class Lane:
         except StorageError as exc:
             log.warning("claim_failed", endpoint=self.name, error=str(exc))
             return None
+        except Exception:
+            # Not a failure the store foresaw (a driver bug, a protocol surprise):
+            # handled as one, so the slots this lane holds go back and it retries.
+            log.exception("claim_crashed", endpoint=self.name)
+            return None
 
     async def run(self) -> None:
         try:
@@ -298,6 +303,14 @@ class Lane:
                 continue
             if context.behind_on_outcomes:
                 await context.room_for_outcomes()  # the store is behind: claim no more
+                continue
+            if (context.leases_count_as_in_flight and self.in_flight
+                    and wanted < max(1, self._limit() // 4) and not self.ready):
+                # A shared store claims nothing ahead, so without this each finished
+                # attempt would cost a claim of one: wait until a quarter of the
+                # limit is free (finishing attempts wake the lane) and claim those
+                # in one call. The attempts in flight keep the endpoint busy meanwhile.
+                await self._sleep(None)
                 continue
             if runtime.bucket is not None:
                 wanted = runtime.bucket.take(wanted)

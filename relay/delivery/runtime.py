@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import structlog
+
 from relay.config import EndpointConfig
 from relay.delivery.limits import TokenBucket
 from relay.delivery.outcomes import signature_masks, stored_headers
+from relay.models import ClaimedDelivery
 from relay.signing import Signer
+from relay.wire import compact_body
 
 __all__ = ["EndpointRuntime"]
+
+log = structlog.get_logger("relay.delivery")
 
 
 @dataclass
@@ -42,6 +48,20 @@ class EndpointRuntime:
         else:
             bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
         return cls(endpoint, Signer(endpoint.signature, endpoint.secrets), bucket, held_reason)
+
+    @staticmethod
+    def compact(claimed: ClaimedDelivery) -> bytes:
+        """The event as `JSON.stringify(JSON.parse(body))` (`body: compact`), to sign and send.
+
+        Ingest parsed every stored event, so this reads it too; were it ever not
+        to, the bytes go as received and the log says why.
+        """
+        try:
+            return compact_body(claimed.body)
+        except (ValueError, RecursionError) as exc:
+            log.warning("compact_body_unreadable", event_id=claimed.event_id,
+                        delivery_id=claimed.id, error=str(exc))
+            return claimed.body
 
     def stored_headers(self, headers: dict[str, str]) -> dict[str, str]:
         """An attempt's request headers as stored for operators: signatures masked."""

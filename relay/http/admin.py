@@ -18,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from relay.config import TENANT_RE
 from relay.exceptions import StorageError
 from relay.http import managed_endpoints as managed
-from relay.http import openapi, operations
+from relay.http import managed_sources, openapi, operations
 from relay.http.auth import (
     HOST_NOT_ALLOWED,
     check_token,
@@ -29,7 +30,9 @@ from relay.http.auth import (
 )
 from relay.http.dashboard.render import environment
 from relay.http.dashboard.security import SECURITY_HEADERS
+from relay.http.managed_sources import source_json
 from relay.http.params import delivery_filter, endpoint_query
+from relay.http.portal import access as portal_access
 from relay.http.problems import Problem
 from relay.http.serialization import parse_delivery_id
 from relay.http.state import RelayState
@@ -110,6 +113,51 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 def _json(data: Any, status_code: int = 200) -> Response:
     return JSONResponse(data, status_code=status_code)
+
+
+async def list_sources(request: Request, state: RelayState) -> Response:
+    """Every source, relay.yaml's first: paths and schemes (never a secret), counts."""
+    return _json({"data": [source_json(state, s, "config") for s in state.config.sources]
+                  + [source_json(state, s, "api") for s in state.api_sources]})
+
+
+async def get_source(request: Request, state: RelayState) -> Response:
+    """One source, as the list shows it."""
+    name = request.path_params["name"]
+    source = state.config.source_named(name)
+    if source is not None:
+        return _json(source_json(state, source, "config"))
+    api = next((s for s in state.api_sources if s.name == name), None)
+    if api is None:
+        raise Problem(404, "unknown-source", f"no source {name!r}")
+    return _json(source_json(state, api, "api"))
+
+
+async def no_such_source(request: Request) -> Response:
+    """POST to /v1/sources/{name} of no source (a source's own path is served before this)."""
+    name = request.path_params["name"]
+    raise Problem(404, "unknown-source", f"no source is named {name!r}: declare it in "
+                  "relay.yaml's sources, or POST /v1/sources")
+
+
+async def create_source(request: Request, state: RelayState) -> Response:
+    """A source made at run time; its path takes requests at once."""
+    source = await managed_sources.create_source(state, await _json_body(request))
+    return JSONResponse(source_json(state, source, "api"), status_code=201,
+                        headers={"Location": f"/v1/sources/{quote(source.name, safe='')}"})
+
+
+async def replace_source(request: Request, state: RelayState) -> Response:
+    """Replace an API source; a `verify` without secrets keeps the stored ones."""
+    source = await managed_sources.replace_source(state, request.path_params["name"],
+                                                  await _json_body(request))
+    return _json(source_json(state, source, "api"))
+
+
+async def delete_source(request: Request, state: RelayState) -> Response:
+    """Delete an API source: its path answers 404 from now on; its events stay."""
+    await managed_sources.delete_source(state, request.path_params["name"])
+    return Response(status_code=204)
 
 
 async def list_endpoints(request: Request, state: RelayState) -> Response:
@@ -244,6 +292,34 @@ async def get_event(request: Request, state: RelayState) -> Response:
     return _json(await operations.event_data(state, request.path_params["event_id"]))
 
 
+def _tenant(request: Request) -> str:
+    tenant: str = request.path_params["tenant"]
+    if not TENANT_RE.fullmatch(tenant):
+        raise Problem(404, "not-found", f"{tenant!r} cannot be a tenant id (1 to 128 printable "
+                      "ASCII characters)")
+    return tenant
+
+
+async def create_portal_session(request: Request, state: RelayState) -> Response:
+    """A single-use link that signs a browser in to this tenant's portal."""
+    body = await _json_body(request)
+    unknown = sorted(set(body) - {"ttl"})
+    if unknown:
+        raise Problem(422, "invalid-parameter", f"{unknown[0]}: unknown field (this route "
+                      "takes ttl)", errors=[{"field": key, "message": "unknown field"}
+                                            for key in unknown])
+    link = await portal_access.issue_link(state, _tenant(request), str(request.base_url),
+                                          body.get("ttl"))
+    return _json(link, 201)
+
+
+async def end_portal_sessions(request: Request, state: RelayState) -> Response:
+    """Sign every browser of this tenant out of the portal; unused links stop working."""
+    tenant = _tenant(request)
+    return _json({"tenant": tenant, "ended": await portal_access.end_tenant_sessions(state,
+                                                                                     tenant)})
+
+
 async def metrics(request: Request, state: RelayState) -> Response:
     """Prometheus text exposition."""
     known = [(e.name, state.registry.source(e.name) or "", e.tenant or "")
@@ -256,6 +332,12 @@ def admin_routes() -> list[Route]:
     """The routes to mount on the relay's app, next to ingest."""
     return [
         Route("/v1/endpoints", _admin(list_endpoints), methods=["GET"]),
+        Route("/v1/sources", _admin(list_sources), methods=["GET"]),
+        Route("/v1/sources", _admin(create_source), methods=["POST"]),
+        Route("/v1/sources/{name}", _admin(get_source), methods=["GET"]),
+        Route("/v1/sources/{name}", _admin(replace_source), methods=["PUT"]),
+        Route("/v1/sources/{name}", _admin(delete_source), methods=["DELETE"]),
+        Route("/v1/sources/{name}", no_such_source, methods=["POST"]),
         Route("/v1/endpoints", _admin(create_endpoint), methods=["POST"]),
         Route("/v1/endpoints/{name}", _admin(get_endpoint), methods=["GET"]),
         Route("/v1/endpoints/{name}", _admin(update_endpoint), methods=["PATCH"]),
@@ -269,6 +351,10 @@ def admin_routes() -> list[Route]:
         Route("/v1/deliveries/{delivery_id}", _admin(get_delivery), methods=["GET"]),
         Route("/v1/deliveries/{delivery_id}/retry", _admin(retry_delivery), methods=["POST"]),
         Route("/v1/events/{event_id:path}", _admin(get_event), methods=["GET"]),
+        Route("/v1/tenants/{tenant:path}/portal-sessions", _admin(create_portal_session),
+              methods=["POST"]),
+        Route("/v1/tenants/{tenant:path}/portal-sessions", _admin(end_portal_sessions),
+              methods=["DELETE"]),
         Route("/metrics", _admin(metrics), methods=["GET"]),
         Route("/v1/reload", _admin(reload_config), methods=["POST"]),
         Route("/openapi.json", _admin(openapi_document), methods=["GET"]),

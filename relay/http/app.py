@@ -31,7 +31,9 @@ from relay.gc_tuning import freeze_startup
 from relay.http.admin import admin_routes
 from relay.http.dashboard import dashboard_routes
 from relay.http.ingest import IngestEndpoint
+from relay.http.portal import portal_routes
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
+from relay.http.sources import SourceRoutes
 from relay.http.state import RelayState
 from relay.registry import Registry
 from relay.retention import Retention
@@ -66,8 +68,12 @@ async def readyz(request: Request) -> Response:
     if reload is not None:
         # The errors themselves are for operators (`relay reload`, the dashboard): this
         # route answers anyone who can reach the listener.
-        answer["config"] = {"reloaded_at": iso(reload.at), "rejected": not reload.applied,
-                            "errors": len(reload.errors)}
+        config: dict[str, object] = {"reloaded_at": iso(reload.at),
+                                     "rejected": not reload.applied,
+                                     "errors": len(reload.errors)}
+        if not reload.applied:
+            config["detail"] = reload.summary()
+        answer["config"] = config
     return JSONResponse(answer)
 
 
@@ -80,6 +86,7 @@ class RelayApp(Starlette):
     """
 
     ingest_paths: dict[str, IngestEndpoint]
+    source_paths: SourceRoutes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -87,6 +94,13 @@ class RelayApp(Starlette):
             if handler is not None:
                 scope["app"] = self
                 await handler(scope, receive, send)
+                return
+            source = self.source_paths.get(scope["path"])  # only after ingest's own paths
+            # /v1/sources/{name} is also the admin API's: only POST is the platform's.
+            if source is not None and (scope["method"] == "POST"
+                                       or not scope["path"].startswith("/v1/sources/")):
+                scope["app"] = self
+                await source(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
@@ -123,6 +137,8 @@ def create_app(
     state = RelayState(config, storage, dispatcher, Registry(config, secret_box(config), clock),
                        clock)
     storage.set_endpoint_listener(state.heard_of_change)
+    storage.set_source_listener(state.heard_of_sources)  # API sources made on another relay
+    storage.set_hold_listener(state.heard_of_holds)  # a pause or resume on another relay
     retention = Retention(storage, lambda: state.config.retention_s, clock=clock)
 
     @asynccontextmanager
@@ -160,6 +176,7 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             *admin_routes(),
             *dashboard_routes(),
+            *portal_routes(),
         ],
         exception_handlers={Problem: handle_problem, HTTPException: handle_http_exception,
                             Exception: handle_crash},
@@ -170,4 +187,5 @@ def create_app(
         "/v1/events": IngestEndpoint(state, batch=False),
         "/v1/events/batch": IngestEndpoint(state, batch=True),
     }
+    app.source_paths = SourceRoutes(state)
     return app

@@ -24,11 +24,15 @@ from relay.config import TENANT_RE, TYPE_RE
 from relay.exceptions import StorageError, StorageUnavailable
 from relay.http.auth import HOST_NOT_ALLOWED, check_token, from_other_site, is_json_media_type
 from relay.http.json_body import field_at, json_kind, loads, split_array
-from relay.http.problems import Problem, problem_response
+from relay.http.problems import Problem, crash_response
 from relay.http.state import RelayState
 from relay.models import IngestOutcome, NewEvent, new_event_id
 
-__all__ = ["IngestEndpoint", "parse_event", "store_events"]
+__all__ = [
+    "ClientGone", "IngestEndpoint", "IngestHeaders", "check_json_request", "check_local_caller",
+    "make_event", "outcome_json", "parse_event", "read_body", "refuse_other_sites",
+    "store_events",
+]
 
 log = structlog.get_logger("relay.http")
 
@@ -47,8 +51,18 @@ def check_caller(headers: IngestHeaders, state: RelayState) -> None:
     if token:
         check_token(headers.authorization, token, "ingest.token")
         return
+    check_local_caller(headers, state)
+
+
+def check_local_caller(headers: IngestHeaders, state: RelayState) -> None:
+    """A caller that proves nothing must use a name of this relay and not come from a page."""
     if not state.host_rule.allows(headers.host):
         raise Problem(403, "host-not-allowed", HOST_NOT_ALLOWED)
+    refuse_other_sites(headers)
+
+
+def refuse_other_sites(headers: IngestHeaders) -> None:
+    """A request a browser says another site's page made is refused (`relay.http.auth`)."""
     if headers.fetch_site is not None or headers.origin is not None:
         signals = {"host": headers.host}
         if headers.fetch_site is not None:
@@ -173,6 +187,51 @@ def parse_event(
             raise Problem(400, "missing-event-type",
                           f"{prefix}no event type: send an `X-Event-Type` header or a string "
                           f"field among {tried}")
+    key = headers.idempotency_key
+    key_source = "Idempotency-Key header"
+    if key is None and config.ingest.id_field is not None:
+        raw_id = value.get(config.ingest.id_field)
+        if raw_id is not None:
+            key = _as_key(raw_id, f"{prefix}field {config.ingest.id_field!r} (ingest.id_field)")
+            key_source = f"field {config.ingest.id_field!r}"
+    tenant = headers.tenant
+    tenant_source = "X-Tenant header"
+    if tenant is None and config.ingest.tenant_field is not None:
+        raw_tenant = field_at(value, config.ingest.tenant_field)
+        if raw_tenant is not None:
+            tenant = _as_tenant(raw_tenant, f"{prefix}field {config.ingest.tenant_field!r} "
+                                            "(ingest.tenant_field)")
+            tenant_source = f"field {config.ingest.tenant_field!r}"
+    return make_event(state, body, value, received_at, prefix, event_type,
+                      key, key_source, tenant, tenant_source)
+
+
+def _as_key(raw: Any, where: str) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise Problem(400, "invalid-idempotency-key",
+                      f"{where} must be a string or an integer, got {json_kind(raw)}")
+    return str(raw)
+
+
+def _as_tenant(raw: Any, where: str) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise Problem(400, "invalid-tenant",
+                      f"{where} must be a string or an integer, got {json_kind(raw)}")
+    return str(raw)
+
+
+def make_event(
+    state: RelayState, body: bytes, value: Any, received_at: float, prefix: str,
+    event_type: str, key: str | None, key_source: str,
+    tenant: str | None, tenant_source: str, source: str | None = None,
+) -> NewEvent:
+    """The checks every event passes, however its type, id and tenant were found; routed.
+
+    `value` is the parsed body, for the endpoints' content filters; `key_source`
+    and `tenant_source` say where the values were read, for the message that
+    refuses them; `prefix` places the event in a batch.
+    """
+    config = state.config
     if not TYPE_RE.fullmatch(event_type):
         raise Problem(400, "invalid-event-type",
                       f"{prefix}event type {event_type[:140]!r} is not valid: use 1 to 128 "
@@ -181,33 +240,10 @@ def parse_event(
         raise Problem(422, "unknown-event-type",
                       f"{prefix}event type {event_type!r} is not in this relay's `events` "
                       "catalog (events_strict is on)")
-    key = headers.idempotency_key
-    key_source = "Idempotency-Key header"
-    if key is None and config.ingest.id_field is not None:
-        raw_id = value.get(config.ingest.id_field)
-        if raw_id is not None:
-            if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
-                raise Problem(400, "invalid-idempotency-key",
-                              f"{prefix}field {config.ingest.id_field!r} (ingest.id_field) must "
-                              f"be a string or an integer, got {json_kind(raw_id)}")
-            key = str(raw_id)
-            key_source = f"field {config.ingest.id_field!r}"
     if key is not None and not KEY_RE.fullmatch(key):
         raise Problem(400, "invalid-idempotency-key",
                       f"{prefix}the {key_source} must be 1 to 255 printable ASCII characters "
                       "without spaces")
-    tenant = headers.tenant
-    tenant_source = "X-Tenant header"
-    if tenant is None and config.ingest.tenant_field is not None:
-        raw_tenant = field_at(value, config.ingest.tenant_field)
-        if raw_tenant is not None:
-            if isinstance(raw_tenant, bool) or not isinstance(raw_tenant, str | int):
-                raise Problem(400, "invalid-tenant",
-                              f"{prefix}field {config.ingest.tenant_field!r} "
-                              f"(ingest.tenant_field) must be a string or an integer, "
-                              f"got {json_kind(raw_tenant)}")
-            tenant = str(raw_tenant)
-            tenant_source = f"field {config.ingest.tenant_field!r}"
     if tenant is not None and not TENANT_RE.fullmatch(tenant):
         raise Problem(400, "invalid-tenant",
                       f"{prefix}the {tenant_source} must be 1 to 128 printable ASCII "
@@ -216,10 +252,12 @@ def parse_event(
         id=key if key is not None else new_event_id(received_at),
         type=event_type,
         body=body,
-        endpoints=state.router.route(event_type, tenant, value),
+        endpoints=(state.router.route(event_type, tenant, value) if source is None
+                   else state.router.route_source(source, event_type, tenant, value)),
         received_at=received_at,
         keyed=key is not None,
         tenant=tenant,
+        source=source,
     )
 
 
@@ -240,7 +278,7 @@ async def store_events(state: RelayState, events: list[NewEvent]) -> list[Ingest
     return outcomes
 
 
-def _outcome_json(outcome: IngestOutcome) -> str:
+def outcome_json(outcome: IngestOutcome) -> str:
     # The type matched TYPE_RE and the id KEY_RE (printable ASCII): only a quote
     # or a backslash in the id needs escaping.
     quoted = (f'"{outcome.id}"' if '"' not in outcome.id and "\\" not in outcome.id
@@ -285,18 +323,14 @@ class IngestEndpoint:
                                   "with a different body; use a new Idempotency-Key for a "
                                   "new event", id=outcome.id)
                 status = 200 if outcome.duplicate else 202
-                answer = _outcome_json(outcome)
+                answer = outcome_json(outcome)
         except ClientGone:
             return
         except Problem as problem:
             await problem.response(scope["path"])(scope, receive, send)
             return
         except Exception as exc:
-            log.error("request_crashed", path=scope["path"], exc_info=exc)
-            await problem_response(
-                500, "internal-error",
-                "the relay failed to handle this request; the error is logged",
-                instance=scope["path"])(scope, receive, send)
+            await crash_response(scope["path"], exc)(scope, receive, send)
             return
         data = answer.encode()
         await send({"type": "http.response.start", "status": status,
@@ -339,5 +373,5 @@ class IngestEndpoint:
                           "was stored",
                           errors=[{"index": i, "id": outcomes[i].id} for i in conflicts])
         all_duplicates = all(o.duplicate for o in outcomes)
-        answer = '{"results": [' + ", ".join(_outcome_json(o) for o in outcomes) + "]}"
+        answer = '{"results": [' + ", ".join(outcome_json(o) for o in outcomes) + "]}"
         return (200 if all_duplicates else 202), answer

@@ -21,6 +21,7 @@ from typing import Any
 
 from relay.config import EndpointConfig, validate_endpoint
 from relay.config.models import EndpointConfig as _Model
+from relay.config.sources import DEFAULT_SOURCE
 from relay.http.problems import Problem
 from relay.http.serialization import MASK
 from relay.http.state import RelayState
@@ -31,6 +32,7 @@ from relay.units import format_duration, parse_duration
 
 __all__ = [
     "MAX_ROTATION_OVERLAP_S",
+    "api_endpoint",
     "create_endpoint",
     "delete_endpoint",
     "new_endpoint_name",
@@ -74,6 +76,11 @@ def _validated(state: RelayState, spec: dict[str, Any],
                                            state.config.delivery)
     if endpoint is None:
         raise _invalid(problems)
+    known = {DEFAULT_SOURCE, *(s.name for s in state.sources)}
+    unknown = [name for name in endpoint.sources or () if name not in known]
+    if unknown:
+        raise _invalid([("sources", f"no source is named {unknown[0]!r} (known: "
+                                    f"{', '.join(sorted(known))})")])
     return endpoint
 
 
@@ -93,7 +100,8 @@ def _provisioned(state: RelayState, name: str) -> None:
                       "reload the relay", endpoint=name)
 
 
-def _api(state: RelayState, name: str) -> ApiEndpoint:
+def api_endpoint(state: RelayState, name: str) -> ApiEndpoint:
+    """An API endpoint an action may change: 409 for relay.yaml's, 404 for none."""
     _provisioned(state, name)
     endpoint = state.registry.api(name)
     if endpoint is None:
@@ -137,7 +145,7 @@ async def create_endpoint(state: RelayState, body: Any) -> tuple[str, str]:
 
 async def update_endpoint(state: RelayState, name: str, body: Any) -> None:
     """Change an API endpoint's fields (null resets one to its default); the secret stays."""
-    current = _api(state, name)
+    current = api_endpoint(state, name)
     patch = _body_object(body)
     problems = []
     if "secret" in patch:
@@ -163,7 +171,7 @@ async def update_endpoint(state: RelayState, name: str, body: Any) -> None:
 
 async def delete_endpoint(state: RelayState, name: str) -> int:
     """Delete an API endpoint; its waiting deliveries become `cancelled`. Returns how many."""
-    deleted = _api(state, name).config
+    deleted = api_endpoint(state, name).config
     cancelled = await state.storage.delete_endpoint(name, state.clock())
     if cancelled is None:
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
@@ -177,7 +185,7 @@ async def rotate_secret(state: RelayState, name: str, body: Any) -> tuple[str, f
 
     Returns the new secret and when the previous one stops being used.
     """
-    current = _api(state, name)
+    current = api_endpoint(state, name)
     options = _body_object(body if body is not None else {})
     unknown = sorted(set(options) - {"expire_previous_in", "secret"})
     if unknown:

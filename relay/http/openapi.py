@@ -19,6 +19,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from relay import __version__
 from relay.config import EndpointConfig
+from relay.config.sources import SourceConfig
 from relay.http import schemas
 
 __all__ = ["OPERATIONS", "Operation", "docs_context", "document"]
@@ -30,6 +31,11 @@ _ENDPOINT_EXAMPLE = {
     "filter": 'data.productId in ["prod_42", "prod_43"]',
 }
 _PATCH_EXAMPLE = {"enabled": False, "events": ["license.expired"]}
+_SOURCE_EXAMPLE = {
+    "name": "babel", "verify": {"scheme": "babel", "secret": "babel-webhook-secret"},
+    "type_from": "header:X-Babel-Event", "id_from": "header:X-Babel-Webhook-Id",
+    "tenant_from": "field:CustomerId",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Operation:
 
 _NAME = (("name", "The endpoint's name."),)
 _DELIVERY = (("delivery_id", "A delivery id such as dlv_42."),)
+_TENANT = (("tenant", "The platform's id of its customer, as on endpoints and events."),)
 _PROBLEMS = {400: schemas.ProblemOut, 401: schemas.ProblemOut, 403: schemas.ProblemOut,
              415: schemas.ProblemOut, 503: schemas.ProblemOut}
 
@@ -68,6 +75,39 @@ OPERATIONS: tuple[Operation, ...] = (
               {202: schemas.BatchOut, 200: schemas.BatchOut, 409: schemas.ProblemOut,
                413: schemas.ProblemOut, 422: schemas.ProblemOut}, tags=("ingest",),
               public=True),
+    Operation("post", "/v1/sources/{name}",
+              "A platform's own webhook, verified as its source says (or at its `path`)",
+              {202: schemas.IngestOut, 200: schemas.IngestOut, 401: schemas.ProblemOut,
+               409: schemas.ProblemOut, 413: schemas.ProblemOut, 422: schemas.ProblemOut},
+              example={"EventType": "license.created", "LicenseId": "LIC-0001"},
+              path_params=(("name", "The source's name in relay.yaml."),), tags=("ingest",),
+              public=True,
+              description="The body as the platform sends it, with its own signature "
+                          "headers (X-Babel-Signature, X-Webhook-Signature, webhook-signature, "
+                          "or a source's `hmac` header). A missing or wrong signature: 401 "
+                          "signature-invalid, nothing stored. The platform's delivery id "
+                          "(`id_from`) is the event id, so its retries are duplicates."),
+    Operation("get", "/v1/sources", "Every source, relay.yaml's first, and what it took",
+              {200: schemas.SourceListOut}, tags=("sources",)),
+    Operation("post", "/v1/sources", "Make a source; its path takes the platform's requests now",
+              {201: schemas.SourceOut, 409: schemas.ProblemOut, 422: schemas.InvalidEndpointOut},
+              body=SourceConfig, example=_SOURCE_EXAMPLE, tags=("sources",),
+              description="Every field relay.yaml takes for a source. Its secrets are sealed "
+                          "under secrets_key and never returned."),
+    Operation("get", "/v1/sources/{name}", "One source with its counts",
+              {200: schemas.SourceOut, 404: schemas.ProblemOut},
+              path_params=(("name", "The source's name."),), tags=("sources",)),
+    Operation("put", "/v1/sources/{name}", "Replace an API source",
+              {200: schemas.SourceOut, 404: schemas.ProblemOut, 409: schemas.ProblemOut,
+               422: schemas.InvalidEndpointOut},
+              body=SourceConfig, example=_SOURCE_EXAMPLE,
+              path_params=(("name", "The source's name."),), tags=("sources",),
+              description="The whole source; a `verify` without `secret`, `token` or "
+                          "`password` keeps the stored ones. relay.yaml's sources answer 409 "
+                          "source-provisioned."),
+    Operation("delete", "/v1/sources/{name}", "Delete an API source; its events stay",
+              {204: None, 404: schemas.ProblemOut, 409: schemas.ProblemOut},
+              path_params=(("name", "The source's name."),), tags=("sources",)),
     Operation("get", "/healthz", "Liveness: the process answers", {200: schemas.HealthOut},
               tags=("operations",), public=True),
     Operation("get", "/readyz", "Readiness: the store takes writes, lanes run",
@@ -145,6 +185,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/events/{event_id}", "One event as received, with its deliveries",
               {200: schemas.EventOut, 404: schemas.ProblemOut},
               path_params=(("event_id", "The event's id."),), tags=("events",)),
+    Operation("post", "/v1/tenants/{tenant}/portal-sessions",
+              "A single-use link that signs a browser in to this tenant's portal",
+              {201: schemas.PortalSessionOut, 404: schemas.ProblemOut,
+               422: schemas.InvalidEndpointOut},
+              body=schemas.PortalSessionIn, example={"ttl": "5m"}, path_params=_TENANT,
+              tags=("portal",),
+              description="Send the customer's browser to `url` (or frame it): it signs "
+                          "in to /portal for this tenant only, for portal.session_ttl. A "
+                          "second use of the link is refused."),
+    Operation("delete", "/v1/tenants/{tenant}/portal-sessions",
+              "Sign every browser of this tenant out of the portal",
+              {200: schemas.PortalSessionsEndedOut, 404: schemas.ProblemOut},
+              path_params=_TENANT, tags=("portal",),
+              description="Links not yet opened stop working too."),
 )
 
 
@@ -174,7 +228,8 @@ def document() -> dict[str, Any]:
     models: set[type[BaseModel]] = {m for op in OPERATIONS for m in op.answers.values() if m}
     models |= {op.body for op in OPERATIONS if op.body is not None}
     keyed: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (model, "validation" if model in (EndpointConfig, schemas.RotateSecretIn)
+        (model, "validation" if model in (EndpointConfig, SourceConfig, schemas.RotateSecretIn,
+                                           schemas.PortalSessionIn)
          else "serialization") for model in sorted(models, key=lambda m: m.__name__)]
     refs, defs = models_json_schema(keyed, by_alias=True,
                                     ref_template="#/components/schemas/{model}")

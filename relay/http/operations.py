@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 from relay.config import EndpointConfig
@@ -31,6 +30,7 @@ from relay.http.state import RelayState
 from relay.models import AttemptResult, DeliveryStatus, NewEvent, new_event_id
 from relay.storage.base import DeliveryFilter, EndpointStats
 from relay.timefmt import iso
+from relay.wire import compact_json
 
 __all__ = [
     "TEST_EVENT_TYPE",
@@ -185,11 +185,11 @@ async def send_test(state: RelayState, name: str) -> tuple[dict[str, Any], bool]
     endpoint = configured(state, name)
     await _not_held(state, name, "test it")
     now = state.clock()
-    body = json.dumps({
+    body = compact_json({  # as JSON.stringify writes it: receivers that re-serialise verify it
         "type": TEST_EVENT_TYPE,
         "data": {"endpoint": name, "sent_at": iso(now),
                  "message": "a test event sent by the relay's operator"},
-    }).encode()
+    })
     event = NewEvent(id=new_event_id(now), type=TEST_EVENT_TYPE, body=body, endpoints=(name,),
                      received_at=now, keyed=False)
     seen: set[int] = set()

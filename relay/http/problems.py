@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["Problem", "problem_response"]
+__all__ = ["Problem", "crash_response", "problem_response"]
 
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -73,13 +73,16 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
                             instance=request.url.path)
 
 
-async def handle_crash(request: Request, exc: Exception) -> Response:
+def crash_response(path: str, exc: Exception) -> Response:
     """A bug, not bad input: log it with its traceback, answer without one."""
     import structlog
 
-    structlog.get_logger("relay.http").error(
-        "request_crashed", path=request.url.path, exc_info=exc
-    )
+    structlog.get_logger("relay.http").error("request_crashed", path=path, exc_info=exc)
     return problem_response(500, "internal-error",
                             "the relay failed to handle this request; the error is logged",
-                            instance=request.url.path)
+                            instance=path)
+
+
+async def handle_crash(request: Request, exc: Exception) -> Response:
+    """Starlette's handler for what a route did not catch."""
+    return crash_response(request.url.path, exc)

@@ -28,7 +28,9 @@ __all__ = [
     "EventOut",
     "HealthOut",
     "IngestOut",
+    "PortalSessionIn",
     "PortalSessionOut",
+    "PortalSessionsEndedOut",
     "ProblemOut",
     "ReadyOut",
     "RecoverOut",
@@ -36,6 +38,8 @@ __all__ = [
     "RetriedOut",
     "RotateSecretIn",
     "RotatedSecretOut",
+    "SourceListOut",
+    "SourceOut",
     "TestOut",
 ]
 
@@ -116,6 +120,8 @@ class EventOut(_Answer):
     type: str
     received_at: Time
     tenant: str | None = None
+    source: str = "default"
+    """The `sources:` entry it came through; `default` is /v1/events."""
     payload: Any
     """The body parsed, or null when it does not read back as JSON (see payload_text)."""
     payload_text: str | None
@@ -139,6 +145,7 @@ class EndpointOut(_Answer):
     rate_limit: str | None = None
     max_in_flight: int | None = None
     ordering: str | None
+    body: Literal["exact", "compact"] | None = None
     timeout: str | None = None
     retry_schedule: list[str] | None = None
     retry_client_errors: bool | None = None
@@ -147,10 +154,12 @@ class EndpointOut(_Answer):
     jitter: float | None = None
     description: str | None = None
     tenant: str | None = None
+    sources: list[str] | None = None
+    """Only events of these sources (`default`: /v1/events); null: of every source."""
     filter: str | None = None
+    """The content filter: only events it is true for are delivered; null: every event."""
     format: Literal["raw", "slack"] | None = None
     """slack: deliveries are Slack/Teams incoming-webhook messages describing each event."""
-    """The content filter: only events it is true for are delivered; null: every event."""
     status: Literal["ok", "error", "paused", "disabled"]
     status_reason: str | None
     paused: bool
@@ -236,6 +245,59 @@ class ReloadOut(_Answer):
     endpoints: int
 
 
+class PortalSessionIn(_Answer):
+    ttl: str | float | None = Field(default=None, examples=["5m"])
+    """How long the link can be opened (once): up to 1h; default portal.link_ttl."""
+
+
 class PortalSessionOut(_Answer):
+    """A single-use sign-in link to one tenant's portal."""
+
     url: str
+    """Absolute (portal.public_url, else the address this request was sent to)."""
     expires_at: Time
+    """After this the link no longer opens; a session it opened lasts session_ttl."""
+    tenant: str
+    session_ttl: str
+    """How long the session it opens lasts (portal.session_ttl)."""
+
+
+class PortalSessionsEndedOut(_Answer):
+    tenant: str
+    ended: int
+    """Sessions signed out and links voided."""
+
+
+class VerifyOut(_Answer):
+    """A source's `verify`, as relay.yaml spells it; secrets, tokens and passwords left out."""
+
+    scheme: Literal["babel", "x-webhook", "standard", "hmac", "bearer", "basic", "none"]
+    header: str | None
+    algorithm: Literal["sha256", "sha512"]
+    encoding: Literal["hex", "base64"]
+    prefix: str
+    signed: Literal["body", "timestamp.body"]
+    timestamp_header: str | None
+    tolerance: str
+    username: str | None
+
+
+class SourceOut(_Answer):
+    """One of `sources:`: where the platform posts, how it is verified, what it sent."""
+
+    name: str
+    path: str
+    verify: VerifyOut
+    type_from: str | None
+    id_from: str | None
+    tenant_from: str | None
+    origin: Literal["config", "api"]
+    """config: declared in relay.yaml (read-only here); api: made through this API."""
+    accepted: int
+    """Requests verified and stored since the relay started (duplicates included)."""
+    refused: dict[str, int]
+    """Requests refused since the relay started, by reason: missing, signature, timestamp."""
+
+
+class SourceListOut(_Answer):
+    data: list[SourceOut]

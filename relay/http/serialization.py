@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from relay.config import EndpointConfig
+from relay.config.sources import DEFAULT_SOURCE
 from relay.http.json_body import MAX_DEPTH, nests_deeper
 from relay.models import AttemptRecord, DeliveryStatus
 from relay.storage.base import DeliveryRecord, EndpointStats, EventRecord
@@ -172,6 +173,7 @@ def event_json(event: EventRecord, deliveries: list[DeliveryRecord]) -> dict[str
         "type": event.type,
         "received_at": iso(event.received_at),
         "tenant": event.tenant,
+        "source": event.source or DEFAULT_SOURCE,
         "payload": payload,
         "payload_text": payload_text,
         "size_bytes": len(event.body),

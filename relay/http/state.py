@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
 from relay.config import Config, load_config
+from relay.config.sources import SourceConfig
 from relay.delivery.dispatcher import Dispatcher
 from relay.exceptions import ConfigError, StorageError
 from relay.http.auth import HostRule
@@ -28,6 +30,7 @@ from relay.metrics import RelayMetrics
 from relay.operational import Notices
 from relay.registry import ApiEndpoint, Registry
 from relay.routing import Router
+from relay.source_store import open_source
 from relay.storage import Storage
 
 __all__ = ["RelayState", "ReloadOutcome", "host_rule"]
@@ -46,6 +49,16 @@ class ReloadOutcome:
     def applied(self) -> bool:
         return not self.errors
 
+    def summary(self) -> str:
+        """"config rejected: ..." naming the keys only, for /readyz, which anyone reachable reads.
+
+        A message may quote a value (a URL, a header), so the whole lines are
+        left to `relay reload` and the dashboard, behind the admin token.
+        """
+        keys = list(dict.fromkeys(line.split(": ", 1)[0] for line in self.errors))
+        return (f"config rejected: {', '.join(keys)}; the relay runs on the previous config "
+                "(`relay reload` or the dashboard says why)")
+
 
 @dataclass
 class RelayState:
@@ -62,8 +75,12 @@ class RelayState:
     router: Router = field(init=False)
     notices: Notices = field(init=False)
     last_reload: ReloadOutcome | None = None
+    api_sources: tuple[SourceConfig, ...] = ()  # made through the admin API, by name
     _expiry: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _holds_due: set[str] = field(default_factory=set, init=False, repr=False)
+    _holds_all: bool = field(default=False, init=False, repr=False)
+    _holds_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.host_rule = host_rule(self.config)
@@ -78,6 +95,24 @@ class RelayState:
         self.registry.load(await self.storage.api_endpoints())
         self.router = Router(self.registry)
         self._schedule_expiry()
+        await self.load_sources()
+
+    @property
+    def sources(self) -> tuple[SourceConfig, ...]:
+        """Every source: relay.yaml's, then the API's."""
+        return self.config.sources + self.api_sources
+
+    async def load_sources(self) -> None:
+        """Read the API's sources from the store (at start and on each reload).
+
+        A name relay.yaml also uses is relay.yaml's: the API's row is left unused.
+        """
+        sources = []
+        for row in await self.storage.api_sources():
+            source = open_source(self.registry.box, row)
+            if source is not None and self.config.source_named(source.name) is None:
+                sources.append(source)
+        self.api_sources = tuple(sources)
 
     async def reload(self) -> bool:
         """Re-read relay.yaml (SIGHUP); keep the running config if the new one is invalid.
@@ -109,6 +144,7 @@ class RelayState:
         self.host_rule = host_rule(self.config)
         self.registry = self.registry.with_config(self.config)
         self.router = Router(self.registry)
+        await self.load_sources()  # what other replicas made through the API, too
         await self.storage.sync_endpoints(self.registry.active(), self.clock())
         self.dispatcher.reload(self.config, await self.storage.held_endpoints(),
                                list(self.registry))
@@ -133,12 +169,58 @@ class RelayState:
         self.dispatcher.remove(name)
         self._schedule_expiry()
 
-    def heard_of_change(self, name: str) -> None:
-        """Another replica changed an API endpoint (NOTIFY): load that one from the store."""
-        task = asyncio.get_running_loop().create_task(self._refresh(name),
-                                                      name=f"endpoint-refresh:{name}")
+    def heard_of_sources(self) -> None:
+        """Another replica changed the API's sources (NOTIFY): read them again."""
+        task = asyncio.get_running_loop().create_task(self._refresh_sources(),
+                                                      name="sources-refresh")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_sources(self) -> None:
+        try:
+            await self.load_sources()
+        except StorageError as exc:
+            log.warning("sources_refresh_failed", error=str(exc))
+
+    def heard_of_change(self, name: str) -> None:
+        """Another replica changed an API endpoint (NOTIFY): load that one from the store."""
+        self._spawn(self._refresh(name), f"endpoint-refresh:{name}")
+
+    def heard_of_holds(self, names: Sequence[str] | None) -> None:
+        """Some relay paused, resumed or disabled these endpoints (None: maybe any).
+
+        Announcements arriving while a re-read runs are gathered into the next
+        one, so a burst of them costs one query, not one each.
+        """
+        if names is None:
+            self._holds_all = True
+        else:
+            self._holds_due.update(names)
+        if self._holds_task is None or self._holds_task.done():
+            self._holds_task = self._spawn(self._apply_holds(), "hold-refresh")
+
+    async def _apply_holds(self) -> None:
+        while self._holds_all or self._holds_due:
+            every, names = self._holds_all, self._holds_due
+            self._holds_all, self._holds_due = False, set()
+            try:
+                held = await self.storage.held_endpoints()
+            except StorageError as exc:
+                log.warning("hold_refresh_failed", error=str(exc), retry_in_s=1.0)
+                self._holds_all = self._holds_all or every
+                self._holds_due.update(names)
+                await asyncio.sleep(1.0)
+                continue
+            endpoints = (list(self.registry) if every else
+                         [e for name in names if (e := self.registry.get(name)) is not None])
+            for endpoint in endpoints:
+                self.dispatcher.apply_hold(endpoint, held.get(endpoint.name))
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _refresh(self, name: str) -> None:
         try:
@@ -190,9 +272,7 @@ class RelayState:
         rows = [a.row for name in [e.name for e in self.registry]
                 if (a := self.registry.api(name)) is not None]
         changed = self.registry.load(rows)
-        task = asyncio.get_running_loop().create_task(self._apply(changed), name="secret-expiry")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._apply(changed), "secret-expiry")
 
 
 def host_rule(config: Config) -> HostRule:

@@ -33,11 +33,13 @@ __all__ = [
     "DeliveryRecord",
     "EndpointStats",
     "EventRecord",
+    "PortalSession",
     "PurgeResult",
     "QueueStats",
     "RetryOutcome",
     "Storage",
     "StoredEndpoint",
+    "StoredSource",
 ]
 
 RetryOutcome = Literal["queued", "in_flight", "not_found"]
@@ -91,6 +93,7 @@ class EventRecord:
     received_at: float
     delivery_count: int
     tenant: str | None = None
+    source: str | None = None  # the `sources:` entry it came through; None: /v1/events
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,25 @@ class StoredEndpoint:
 
     name: str
     tenant: str | None
+    spec: str = field(repr=False)
+    secrets: str = field(repr=False)
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PortalSession:
+    """A tenant portal session the store vouches for: whose, and until when."""
+
+    tenant: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSource:
+    """A source made through the admin API: its fields as JSON (no secret), secrets sealed."""
+
+    name: str
     spec: str = field(repr=False)
     secrets: str = field(repr=False)
     created_at: float
@@ -322,6 +344,18 @@ class Storage(ABC):
     async def purge_unrouted_events(self, cutoff: float, limit: int) -> int:
         """Delete up to `limit` events received before `cutoff` that had no delivery."""
 
+    def set_hold_listener(  # noqa: B027
+        self, callback: Callable[[Sequence[str] | None], None]
+    ) -> None:
+        """Call `callback(names)` when another process paused, resumed or disabled endpoints.
+
+        `callback(None)` means "re-read every hold": announcements may have been
+        lost (PostgreSQL: the LISTEN connection was down). Each relay keeps
+        its lanes' holds in memory, so without this a lane paused here would
+        stay idle after another relay resumed the endpoint. A store only this
+        process writes has nothing to announce. Set before `open()`.
+        """
+
     # -- endpoints made through the API ----------------------------------------------------
 
     def set_endpoint_listener(self, callback: Callable[[str], None]) -> None:  # noqa: B027
@@ -361,3 +395,54 @@ class Storage(ABC):
     @abstractmethod
     async def api_endpoint(self, name: str) -> StoredEndpoint | None:
         """One API endpoint, or None."""
+
+    # -- the tenant portal's links and sessions -------------------------------------------
+
+    @abstractmethod
+    async def create_portal_link(self, link_hash: str, tenant: str, now: float,
+                                 link_expires_at: float, session_s: float) -> None:
+        """Store a sign-in link (by its token's hash) that opens a `session_s` long session.
+
+        Also forgets links and sessions that ended or expired a day ago or more.
+        """
+
+    @abstractmethod
+    async def open_portal_link(self, link_hash: str, session_hash: str,
+                               now: float) -> PortalSession | None:
+        """Use a link once: its session starts now under `session_hash`.
+
+        None when the link is unknown, expired, ended or used already; atomic, so
+        of two uses at once (on any replicas) exactly one gets the session.
+        """
+
+    @abstractmethod
+    async def portal_session(self, session_hash: str, now: float) -> PortalSession | None:
+        """The session a cookie's token hash names, if it has not ended or expired."""
+
+    @abstractmethod
+    async def end_portal_sessions(self, now: float, *, session_hash: str | None = None,
+                                  tenant: str | None = None) -> int:
+        """End one session (sign-out) or all of a tenant's, unused links included; how many."""
+
+    # -- sources made through the API ------------------------------------------------------
+
+    def set_source_listener(self, callback: Callable[[], None]) -> None:  # noqa: B027
+        """Call `callback()` when another process made, replaced or deleted an API source.
+
+        As `set_endpoint_listener`: PostgreSQL announces each change (NOTIFY),
+        and a reconnected listener calls it too, since announcements were lost.
+        Set before `open()`.
+        """
+
+    @abstractmethod
+    async def save_source(self, row: StoredSource, create: bool) -> bool:
+        """Store an API source: with `create`, False when the name is taken; without it,
+        replace one, False when there is none of that name."""
+
+    @abstractmethod
+    async def delete_source(self, name: str) -> bool:
+        """Delete an API source; False when there is none of that name."""
+
+    @abstractmethod
+    async def api_sources(self) -> list[StoredSource]:
+        """Every API source, by name."""

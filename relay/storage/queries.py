@@ -68,7 +68,7 @@ HELD_STATUS = (
 ATTEMPT_COLUMNS = (
     "attempt, started_at, duration_ms, status_code, response_body, error, request_headers"
 )
-EVENT_COLUMNS = "id, type, body, received_at, delivery_count, tenant"
+EVENT_COLUMNS = "id, type, body, received_at, delivery_count, tenant, source"
 
 
 def attempt_record(row: Any) -> AttemptRecord:
@@ -82,7 +82,7 @@ def attempt_record(row: Any) -> AttemptRecord:
 
 def event_record(row: Any) -> EventRecord:
     """An `EventRecord` from a row selected with `EVENT_COLUMNS`."""
-    return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4], row[5])
+    return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4], row[5], row[6])
 
 
 def delivery_record(row: Any) -> DeliveryRecord:

@@ -306,6 +306,11 @@ def test_the_cli_manages_endpoints_and_shows_a_secret_once(ops: Ops) -> None:
     assert "max_in_flight: expected a whole number" in bad.err and "url:" in bad.err
     assert ops.cli("endpoints", "update", "crm", "--events", "order.*").code == 0
     assert ops.get("/v1/endpoints/crm").json()["events"] == ["order.*"]
+    assert ops.get("/v1/endpoints/crm").json()["body"] == "exact"
+    assert ops.cli("endpoints", "update", "crm", "--body", "compact").code == 0
+    assert ops.get("/v1/endpoints/crm").json()["body"] == "compact"
+    refused = ops.cli("endpoints", "update", "crm", "--body", "pretty")
+    assert refused.code == 2 and "body: expected one of exact, compact" in refused.err
     rotated = ops.cli("endpoints", "rotate-secret", "crm", "--expire-previous-in", "1h")
     assert rotated.code == 0 and "signs too until" in rotated.out
     assert rotated.out.split("secret: ", 1)[1].strip() != secret

@@ -22,7 +22,7 @@ def test_every_route_is_in_the_document_and_nothing_else() -> None:
               for route in admin_routes() if isinstance(route, Route) and route.path != "/docs"
               for method in (route.methods or ()) if method != "HEAD"}
     served |= {("post", "/v1/events"), ("post", "/v1/events/batch"), ("get", "/healthz"),
-               ("get", "/readyz")}
+               ("get", "/readyz"), ("post", "/v1/sources/{name}")}
     described = {(method, path) for path, methods in document()["paths"].items()
                  for method in methods}
     assert served == described

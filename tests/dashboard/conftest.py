@@ -73,7 +73,8 @@ def make_tab(browser: Any) -> Iterator[Callable[..., Tab]]:
              **options: Any) -> Tab:
         context = browser.new_context(viewport=viewport or LAPTOP, color_scheme=color_scheme,
                                       **options)
-        context.add_init_script("localStorage.setItem('relay.refreshSeconds', '1')")
+        context.add_init_script(  # a framed page of another site may have no storage
+            "try { localStorage.setItem('relay.refreshSeconds', '1') } catch (e) {}")
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)

@@ -70,6 +70,7 @@ def test_flash_is_signed_and_short_lived() -> None:
     (0, False, "now"), (-12, False, "12s ago"), (240, False, "in 4m"), (299, False, "in 4m"),
     (-3 * 3600 - 120, False, "3h 2m ago"), (12 * 3600, False, "in 12h"),
     (-2 * 86400, False, "2d ago"), (-5, True, "due now"), (5, True, "in 5s"),
+    (0.4, True, "in 1s"), (0.4, False, "in 1s"), (-0.4, False, "now"),
     (-40 * 86400, False, "2024-11-24"),
 ])
 def test_relative(offset: float, due: bool, text: str) -> None:

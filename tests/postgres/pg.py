@@ -62,13 +62,21 @@ class PgClient:
         count = iter(range(1, 1000))
         sql = _PARAM.sub(lambda _m: f"${next(count)}", sql)
 
-        async def run() -> list[tuple[Any, ...]]:
+        async def once() -> list[tuple[Any, ...]]:
             conn = await self._connection()
             if schema is None:  # also for what cannot run in a transaction (CREATE DATABASE)
                 return [tuple(row) for row in await conn.fetch(sql, *params)]
             async with conn.transaction():
                 await conn.execute(f'SET LOCAL search_path TO "{schema}"')
                 return [tuple(row) for row in await conn.fetch(sql, *params)]
+
+        async def run() -> list[tuple[Any, ...]]:
+            try:
+                return await once()
+            except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError,
+                    asyncpg.AdminShutdownError, ConnectionError):
+                self._conn = None  # the server restarted (tests/postgres/test_restart.py)
+                return await once()
 
         return self._run(run())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -169,3 +170,19 @@ def test_django_example_project(tmp_path):
 def test_examples_expose_a_factory(name):
     """Each example module exposes create_app(secret, scheme, db_path)."""
     assert callable(load(name).create_app)
+
+
+def test_no_two_examples_or_readme_snippets_share_a_store_by_default() -> None:
+    """Two receivers started side by side from the docs keep their own processed ids."""
+    defaults = [re.search(r'db_path: str \| os\.PathLike\[str\] = "([^"]+)"',
+                          (EXAMPLES / f"{name}.py").read_text())
+                for name in ("fastapi_receiver", "flask_receiver")]
+    names = [match.group(1) for match in defaults if match]
+    assert len(names) == 2 and len(set(names)) == 2, names
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    kit = readme.split("## Receiving deliveries: the receiver kit", 1)[1].split("\n## ", 1)[0]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", kit.split("### The core", 1)[0],
+                                re.DOTALL))
+    files = [a or b for a, b in re.findall(r'SQLiteStore\("([^"]+)"\)|sqlite:///([^"]+)"', code)]
+    assert len(files) == 3 and len(set(files)) == 3, files
+    assert "uvicorn app:app --port 9000" in kit and "flask --app app run --port 9000" in kit

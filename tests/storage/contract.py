@@ -30,7 +30,14 @@ from relay.models import (
     IngestOutcome,
     NewEvent,
 )
-from relay.storage.base import DeliveryFilter, DeliveryRecord, Storage, StoredEndpoint
+from relay.storage.base import (
+    DeliveryFilter,
+    DeliveryRecord,
+    PortalSession,
+    Storage,
+    StoredEndpoint,
+    StoredSource,
+)
 from relay.storage.health import disable_after_reason
 
 __all__ = ["T0", "StorageContract"]
@@ -1118,6 +1125,38 @@ class StorageContract:
         both = await store.list_deliveries(DeliveryFilter(endpoint="a"), 10)
         assert [d.tenant for d in both] == [None, "acme"]
 
+    async def test_an_event_s_source_is_kept(self, store: Storage) -> None:
+        await store.ingest([
+            NewEvent("evt_1", "a.b", BODY, ("a",), T0, True, "acme", "babel"),
+            NewEvent("evt_2", "a.b", BODY, ("a",), T0, True),
+        ])
+        babel, plain = await store.get_event("evt_1"), await store.get_event("evt_2")
+        assert babel is not None and (babel.source, babel.tenant) == ("babel", "acme")
+        assert plain is not None and plain.source is None
+        # A platform's retry is a duplicate: no second event, no second delivery.
+        [again] = await store.ingest([NewEvent("evt_1", "a.b", BODY, ("a",), T0, True,
+                                               None, "babel")])
+        assert again.duplicate
+        assert len(await store.event_deliveries("evt_1")) == 1
+
+    async def test_api_sources_are_created_replaced_and_deleted(self, store: Storage) -> None:
+        first = StoredSource("babel", '{"name": "babel"}', "sealed-1", T0, T0)
+        assert await store.save_source(first, create=True)
+        assert not await store.save_source(
+            StoredSource("babel", "{}", "sealed-x", T0 + 1, T0 + 1), create=True)
+        assert await store.api_sources() == [first]
+        replaced = StoredSource("babel", '{"name": "babel", "id_from": "header:X"}', "sealed-2",
+                                T0, T0 + 5)
+        assert await store.save_source(replaced, create=False)
+        assert not await store.save_source(StoredSource("nope", "{}", "s", T0, T0),
+                                           create=False)
+        assert await store.save_source(StoredSource("a-first", "{}", "s", T0, T0), create=True)
+        assert [s.name for s in await store.api_sources()] == ["a-first", "babel"]
+        assert (await store.api_sources())[1] == replaced
+        assert await store.delete_source("babel")
+        assert not await store.delete_source("babel")
+        assert [s.name for s in await store.api_sources()] == ["a-first"]
+
     async def test_set_endpoint_listener_hears_another_instance_s_changes(
             self, make_store: Callable[[], Storage]) -> None:
         heard: list[str] = []
@@ -1148,6 +1187,55 @@ class StorageContract:
             assert heard == ["a", "a", "a"]
         finally:
             await listening.close()
+
+
+    # -- the tenant portal's links and sessions ----------------------------------------
+
+    async def test_a_portal_link_opens_one_session_once(self, store: Storage) -> None:
+        await store.create_portal_link("L1", "acme", T0, T0 + 300, 3600)
+        opened = await store.open_portal_link("L1", "S1", T0 + 10)
+        assert opened == PortalSession("acme", T0 + 3610)
+        assert await store.open_portal_link("L1", "S2", T0 + 11) is None  # replayed
+        assert await store.portal_session("S1", T0 + 20) == opened
+        assert await store.portal_session("S2", T0 + 20) is None
+        assert await store.portal_session("S1", T0 + 3610) is None  # expired
+        await store.create_portal_link("L2", "acme", T0, T0 + 300, 3600)
+        assert await store.open_portal_link("L2", "S3", T0 + 300) is None  # link expired
+        assert await store.open_portal_link("missing", "S4", T0) is None
+
+    async def test_concurrent_uses_of_a_link_open_one_session(
+            self, make_store: Callable[[], Storage]) -> None:
+        first = await self.opened(make_store())
+        others = [await self.opened(make_store()) for _ in range(2)] \
+            if self.wakes_other_instances else []
+        try:
+            await first.create_portal_link("L", "acme", T0, T0 + 300, 60)
+            stores = [first, *others] * 4
+            opened = await asyncio.gather(*(
+                s.open_portal_link("L", f"S{n}", T0 + 1) for n, s in enumerate(stores)))
+            assert [o for o in opened if o is not None] == [PortalSession("acme", T0 + 61)]
+        finally:
+            for other in others:
+                await other.close()
+            await first.close()
+
+    async def test_sign_out_and_revocation_end_sessions(self, store: Storage) -> None:
+        for n, tenant in enumerate(["acme", "acme", "globex"]):
+            await store.create_portal_link(f"L{n}", tenant, T0, T0 + 300, 3600)
+            assert await store.open_portal_link(f"L{n}", f"S{n}", T0 + 1) is not None
+        await store.create_portal_link("unused", "acme", T0, T0 + 300, 3600)
+        assert await store.end_portal_sessions(T0 + 2, session_hash="S0") == 1
+        assert await store.portal_session("S0", T0 + 3) is None
+        assert await store.end_portal_sessions(T0 + 2, session_hash="S0") == 0
+        assert await store.end_portal_sessions(T0 + 4, tenant="acme") == 2  # S1 and the link
+        assert await store.portal_session("S1", T0 + 5) is None
+        assert await store.open_portal_link("unused", "S9", T0 + 5) is None
+        assert await store.portal_session("S2", T0 + 5) == PortalSession("globex", T0 + 3601)
+
+    async def test_old_links_and_sessions_are_forgotten(self, store: Storage) -> None:
+        await store.create_portal_link("old", "acme", T0, T0 + 300, 60)
+        await store.create_portal_link("new", "acme", T0 + 2 * 86400, T0 + 2 * 86400 + 300, 60)
+        assert await store.end_portal_sessions(T0 + 2 * 86400, tenant="acme") == 1  # old gone
 
 
 def stored_endpoint(name: str, tenant: str | None = None, *,

@@ -3,7 +3,9 @@
 Server-rendered (Starlette + Jinja2, autoescaped), with its CSS and a small
 script shipped in the package (`relay/http/static/`), nothing loaded from
 elsewhere. Mount it with `dashboard_routes()`; `security` holds the session,
-CSRF and header rules, `views` the pages and actions, `render` the templates.
+CSRF and header rules, `views` the pages and actions, `manage` the endpoint
+forms' pages, `forms` how a form becomes an API body, `render` the templates.
+The tenant portal (`relay.http.portal`) reuses the forms and templates.
 """
 
 from __future__ import annotations

@@ -18,9 +18,7 @@ import hmac
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 import structlog
 from starlette.requests import Request
@@ -28,10 +26,14 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from relay.config.sources import DEFAULT_SOURCE
 from relay.exceptions import StorageError
 from relay.http import operations
 from relay.http.auth import from_other_site
-from relay.http.dashboard.render import STATIC_DIR, absolute, duration, environment, query_url
+from relay.http.dashboard.context import Ctx, Outcome, Refused
+from relay.http.dashboard.forms import read_form
+from relay.http.dashboard.manage import ManageEndpoints, retry_outcome, send_test_outcome
+from relay.http.dashboard.render import STATIC_DIR, absolute, environment, query_url
 from relay.http.dashboard.security import (
     FLASH_COOKIE,
     SECURITY_HEADERS,
@@ -54,7 +56,6 @@ __all__ = ["Dashboard"]
 log = structlog.get_logger("relay.dashboard")
 
 PAGE_SIZE = 25
-FORM_LIMIT_BYTES = 16 * 1024
 REFRESH_HEADER = "x-relay-refresh"
 _SAFE_NEXT = re.compile(r"/ui(?:[/?][^\s\\]*)?")
 _HOST_DETAIL = ("Without admin.token the dashboard only answers to a loopback address "
@@ -62,37 +63,8 @@ _HOST_DETAIL = ("Without admin.token the dashboard only answers to a loopback ad
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-@dataclass(frozen=True, slots=True)
-class Ctx:
-    """What a page or action needs besides the request."""
-
-    state: RelayState
-    session: Session
-    csrf: str
-    refresh: bool  # a background refresh by the page's script: leave the flash alone
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of an action, shown on the page the browser is sent back to."""
-
-    kind: str  # success | error | info
-    text: str
-    anchor: str | None = None  # a delivery id to open on that page
-
-
-class _Refused(Exception):
-    """A request the dashboard will not serve: answered with an error page."""
-
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-
-
 Page = Callable[[Request, Ctx], Awaitable[Response]]
-Action = Callable[[Request, Ctx, dict[str, str]], Awaitable[Outcome]]
+Action = Callable[[Request, Ctx, dict[str, str]], Awaitable[Outcome | Response]]
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -110,6 +82,12 @@ def _here(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+def _rejected(state: RelayState) -> tuple[str, ...] | None:
+    """The errors of the last reload when it was refused: every page says so until one takes."""
+    outcome = state.last_reload
+    return outcome.errors if outcome is not None and not outcome.applied else None
+
+
 def _safe_next(value: str | None, default: str) -> str:
     """Only paths of the dashboard itself: a form cannot send the browser elsewhere."""
     if value and _SAFE_NEXT.fullmatch(value) and "//" not in value:
@@ -124,28 +102,7 @@ def _finish(response: Response, *, cache: str = "no-store") -> Response:
     return response
 
 
-async def _read_form(request: Request) -> dict[str, str]:
-    """A urlencoded form body, small and flat (first value of each field); {} when empty."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT_BYTES:
-            raise _Refused(413, "Form too large", "This form is larger than any the "
-                           "dashboard sends.")
-    if not body:
-        return {}
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/x-www-form-urlencoded":
-        raise _Refused(415, "Unsupported form", "Dashboard actions are HTML form posts "
-                       "(application/x-www-form-urlencoded); scripts should use the admin API.")
-    try:
-        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=32)
-    except (UnicodeDecodeError, ValueError):
-        raise _Refused(400, "Bad form", "The form could not be read.") from None
-    return {name: values[0] for name, values in fields.items()}
-
-
-class Dashboard:
+class Dashboard(ManageEndpoints):
     """The `/ui` routes, with one session key for the life of the app."""
 
     def __init__(self, sessions: Sessions | None = None) -> None:
@@ -160,7 +117,20 @@ class Dashboard:
             Route("/ui/", self.slash, methods=["GET"]),
             Route("/ui/login", self.login, methods=["GET", "POST"]),
             Route("/ui/logout", action(self.logout), methods=_ALL_METHODS),
+            Route("/ui/new", page(self.new_endpoint_page), methods=["GET"]),
+            Route("/ui/new", action(self.create_action), methods=["POST"]),
             Route("/ui/endpoints/{name}", page(self.endpoint_page), methods=["GET"]),
+            Route("/ui/endpoints/{name}/edit", page(self.edit_endpoint_page), methods=["GET"]),
+            Route("/ui/endpoints/{name}/edit", action(self.edit_action), methods=["POST"]),
+            Route("/ui/endpoints/{name}/delete", page(self.delete_page), methods=["GET"]),
+            Route("/ui/endpoints/{name}/delete", action(self.delete_action),
+                  methods=["POST"]),
+            Route("/ui/endpoints/{name}/enable", action(self.enable_action),
+                  methods=_ALL_METHODS),
+            Route("/ui/endpoints/{name}/disable", action(self.disable_action),
+                  methods=_ALL_METHODS),
+            Route("/ui/endpoints/{name}/rotate-secret", action(self.rotate_action),
+                  methods=_ALL_METHODS),
             Route("/ui/endpoints/{name}/test", action(self.test_action), methods=_ALL_METHODS),
             Route("/ui/endpoints/{name}/pause", action(self.pause_action),
                   methods=_ALL_METHODS),
@@ -196,6 +166,7 @@ class Dashboard:
             here=_here(request),
             token_required=bool(state.config.admin.token),
             signed_in=ctx is not None,
+            rejected=_rejected(state) if ctx is not None else None,
             flash=flash,
             section=context.pop("section", ""),
             **context,
@@ -236,7 +207,7 @@ class Dashboard:
             except StorageError as exc:
                 response = self._error(request, ctx, 503, "Store unavailable",
                                        f"The store failed: {exc}. Try again shortly.")
-            except _Refused as exc:
+            except Refused as exc:
                 response = self._error(request, ctx, exc.status, exc.title, exc.detail)
             if fresh:
                 set_cookie(response, request, SESSION_COOKIE,
@@ -262,22 +233,22 @@ class Dashboard:
                 ctx = Ctx(state, session, self.sessions.csrf_token(session), False)
             try:
                 if not token and not state.host_rule.allows(request.headers.get("host", "")):
-                    raise _Refused(403, "Host not allowed", _HOST_DETAIL)
+                    raise Refused(403, "Host not allowed", _HOST_DETAIL)
                 if request.method != "POST":
                     response = self._error(request, ctx, 405, "Method not allowed",
                                            "Actions are buttons: they only take a POST.")
                     response.headers["Allow"] = "POST"
                     return _finish(response)
                 if ctx is None:
-                    raise _Refused(403, "Not signed in", "Your session is missing or has "
+                    raise Refused(403, "Not signed in", "Your session is missing or has "
                                    "expired. Open the dashboard again and sign in.")
-                form = await _read_form(request)
+                form = await read_form(request)
                 if from_other_site(request.headers, null_origin_is_other=False):
-                    raise _Refused(403, "Refused", "This form was sent from another site.")
+                    raise Refused(403, "Refused", "This form was sent from another site.")
                 if not self.sessions.check_csrf(session, form.get("csrf")):
-                    raise _Refused(403, "Refused", "The form's CSRF token is missing or "
+                    raise Refused(403, "Refused", "The form's CSRF token is missing or "
                                    "wrong. Reload the page and try again.")
-            except _Refused as exc:
+            except Refused as exc:
                 log.warning("dashboard_action_refused", path=request.url.path,
                             status=exc.status, reason=exc.detail)
                 return _finish(self._error(request, ctx, exc.status, exc.title, exc.detail))
@@ -288,6 +259,8 @@ class Dashboard:
                 outcome = Outcome("error", exc.detail)
             except StorageError as exc:
                 outcome = Outcome("error", f"The store failed: {exc}. Try again shortly.")
+            if isinstance(outcome, Response):  # a page of its own: a form's errors, a secret
+                return _finish(outcome)
             if outcome.anchor:
                 target = f"{target.split('#', 1)[0]}#{outcome.anchor}"
             response = RedirectResponse(target, status_code=303)
@@ -321,8 +294,8 @@ class Dashboard:
                                                 status_code=303))
             return self._login_form(request, token, session, query_next, None, 200)
         try:
-            form = await _read_form(request)
-        except _Refused as exc:
+            form = await read_form(request)
+        except Refused as exc:
             return self._login_form(request, token, None, query_next, exc.detail, exc.status)
         next_url = _safe_next(form.get("next"), "/ui")
         if (from_other_site(request.headers, null_origin_is_other=False)
@@ -351,8 +324,8 @@ class Dashboard:
             session = self.sessions.issue(authenticated=False)
         html = self.env.get_template("login.html").render(
             csrf=self.sessions.csrf_token(session), next=_safe_next(next_url, "/ui"),
-            error=error, token_required=True, signed_in=False, flash=None, section="",
-            here="/ui/login", now=0,
+            error=error, token_required=True, signed_in=False, rejected=None, flash=None,
+            section="", here="/ui/login", now=0,
         )
         response = HTMLResponse(html, status_code=status)
         if fresh:
@@ -370,11 +343,13 @@ class Dashboard:
         """Every endpoint with its status, last send, next retry and counts by state."""
         query = request.query_params.get("q", "").strip()
         status = request.query_params.get("status", "").strip()
+        tenant = request.query_params.get("tenant", "").strip()
         endpoints = [_all_counts(e) for e in await operations.endpoints_data(ctx.state)]
         needle = query.lower()
         shown = [
             e for e in endpoints
             if (not status or e["status"] == status)
+            and (not tenant or e.get("tenant") == tenant)
             and (not needle or needle in e["name"].lower() or needle in (e["url"] or "").lower())
         ]
         totals = Counter[str]()
@@ -388,6 +363,9 @@ class Dashboard:
             "totals": totals,
             "q": query,
             "status": status,
+            "tenant": tenant,
+            "tenants": sorted({e["tenant"] for e in endpoints if e.get("tenant")}),
+            "managed": ctx.state.registry.box is not None,
         })
 
     async def endpoint_page(self, request: Request, ctx: Ctx) -> Response:
@@ -448,8 +426,10 @@ class Dashboard:
             raise Problem(404, "unknown-delivery", f"{text!r} is not a delivery id "
                           "(they look like dlv_42)")
         delivery = await operations.delivery_data(ctx.state, delivery_id)
+        event = await ctx.state.storage.get_event(delivery["event_id"])
         return self.render(request, ctx, "delivery.html", {
             "section": "deliveries", "d": delivery,
+            "source": (event.source if event is not None else None) or DEFAULT_SOURCE,
         })
 
     async def event_page(self, request: Request, ctx: Ctx) -> Response:
@@ -474,21 +454,7 @@ class Dashboard:
     # -- actions ---------------------------------------------------------------------------
 
     async def test_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
-        name = request.path_params["name"]
-        data, _attempted = await operations.send_test(ctx.state, name)
-        delivery = data["delivery"]
-        attempts = delivery["attempts"]
-        last = attempts[-1] if attempts else None
-        if data["outcome"] == "delivered" and last is not None:
-            took = duration(last["duration_ms"])
-            return Outcome("success", f"Test event delivered to {name}: "
-                           f"{last['status_code']} in {took} ({delivery['id']}).", delivery["id"])
-        if data["outcome"] == "failed":
-            why = delivery["last_error"] or (f"answered {last['status_code']}" if last else "")
-            return Outcome("error", f"Test event to {name} failed: {why} ({delivery['id']}). "
-                           "It is retried on the endpoint's schedule.", delivery["id"])
-        return Outcome("info", f"Test event queued for {name} ({delivery['id']}); the endpoint "
-                       "has not been reached yet.", delivery["id"])
+        return await send_test_outcome(ctx.state, request.path_params["name"])
 
     async def pause_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
         return await self._counted(
@@ -520,14 +486,7 @@ class Dashboard:
         return Outcome("success", f"Requeued {requeued} of {name} (failed since {since}).")
 
     async def retry_action(self, request: Request, ctx: Ctx, form: dict[str, str]) -> Outcome:
-        text = request.path_params["delivery_id"]
-        delivery_id = parse_delivery_id(text)
-        if delivery_id is None:
-            return Outcome("error", f"{text!r} is not a delivery id.")
-        data = await operations.retry(ctx.state, delivery_id)
-        previous = data["previous_status"]
-        return Outcome("success", f"{data['id']} is due now (it was {previous}); it goes out "
-                       "in a moment.", data["id"])
+        return await retry_outcome(ctx.state, request.path_params["delivery_id"])
 
 
 def _title(status: int) -> str:

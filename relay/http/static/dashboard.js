@@ -10,8 +10,17 @@
 
   var STORAGE_ON = "relay.live";
   var STORAGE_EVERY = "relay.refreshSeconds"; // tests shorten it; operators rarely need to
-  var every = Math.max(1, Number(localStorage.getItem(STORAGE_EVERY)) || 5) * 1000;
-  var live = localStorage.getItem(STORAGE_ON) !== "off";
+
+  // A framed portal may have no storage (a browser blocking another site's frames' storage)
+  function stored(key) {
+    try { return localStorage.getItem(key); } catch (err) { return null; }
+  }
+  function store(key, value) {
+    try { localStorage.setItem(key, value); } catch (err) { /* the setting lasts this page */ }
+  }
+
+  var every = Math.max(1, Number(stored(STORAGE_EVERY)) || 5) * 1000;
+  var live = stored(STORAGE_ON) !== "off";
   var timer = null;
   var inFlight = false;
   var expired = false;
@@ -224,7 +233,7 @@
       toggle.addEventListener("click", function () {
         if (expired) { location.reload(); return; }
         live = !live;
-        localStorage.setItem(STORAGE_ON, live ? "on" : "off");
+        store(STORAGE_ON, live ? "on" : "off");
         setToggle();
         schedule();
         if (live) refresh();
@@ -251,6 +260,24 @@
         button.setAttribute("aria-busy", "true");
         if (form.dataset.busy) button.textContent = form.dataset.busy;
         setTimeout(function () { button.disabled = true; }, 0);
+      });
+    });
+
+    // a secret shown once: copy it without selecting by hand (the field stays selectable)
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      var field = document.getElementById(button.dataset.copy);
+      if (!field) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        field.select();
+        var done = function () { button.textContent = "Copied"; };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(field.value).then(done, function () {
+            if (document.execCommand("copy")) done();
+          });
+        } else if (document.execCommand("copy")) {
+          done();
+        }
       });
     });
 

@@ -1,4 +1,4 @@
-"""API endpoints on PostgreSQL: stored once, announced to every replica.
+"""API endpoints (and API sources) on PostgreSQL: stored once, announced to every replica.
 
 Each write NOTIFYs `@name` on the relays' channel (`listener.py`) as it
 commits, so the other replicas load that one row and apply it within a
@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from relay.storage.base import CreateOutcome, StoredEndpoint
-from relay.storage.postgres.listener import ENDPOINT_CHANGED
+from relay.storage.base import CreateOutcome, StoredEndpoint, StoredSource
+from relay.storage.postgres.listener import ENDPOINT_CHANGED, SOURCE_CHANGED
 
 __all__ = ["EndpointsMixin"]
 
 T = TypeVar("T")
 _COLUMNS = "name, tenant, spec, secrets, created_at, updated_at"
+_SOURCE_COLUMNS = "name, spec, secrets, created_at, updated_at"
 
 
 class EndpointsMixin:
@@ -47,6 +48,19 @@ class EndpointsMixin:
         """Take the endpoints' state locks."""
 
     schema: str
+    _sources_changed: Callable[[], None] | None = None
+
+    def set_source_listener(self, callback: Callable[[], None]) -> None:
+        self._sources_changed = callback
+
+    def _sources_heard(self, names: Iterable[str] | None) -> list[str]:
+        """A notification's names without its `^name`s, which have the API's sources read
+        again (once); None, after a reconnection: read them again anyway."""
+        given = None if names is None else list(names)
+        rest = [n for n in given or () if not n.startswith(SOURCE_CHANGED)]
+        if (given is None or len(rest) != len(given)) and self._sources_changed is not None:
+            self._sources_changed()
+        return rest
 
     async def create_endpoint(self, row: StoredEndpoint,
                               per_tenant: int | None = None) -> CreateOutcome:
@@ -111,3 +125,34 @@ class EndpointsMixin:
         rows = await self._fetch(
             f"SELECT {_COLUMNS} FROM api_endpoints WHERE name = $1", name)  # noqa: S608
         return StoredEndpoint(*rows[0]) if rows else None
+
+    async def save_source(self, row: StoredSource, create: bool) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            if create:
+                saved = await conn.fetchval(
+                    f"INSERT INTO api_sources ({_SOURCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5) "  # noqa: S608
+                    "ON CONFLICT (name) DO NOTHING RETURNING name", *astuple(row))
+            else:
+                saved = await conn.fetchval(
+                    "UPDATE api_sources SET spec = $2, secrets = $3, updated_at = $4 "
+                    "WHERE name = $1 RETURNING name",
+                    row.name, row.spec, row.secrets, row.updated_at)
+            if saved is not None:
+                await self._notify(conn, [SOURCE_CHANGED + row.name])
+            return saved is not None
+
+        return await self._write(run)
+
+    async def delete_source(self, name: str) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            gone = await conn.fetchval("DELETE FROM api_sources WHERE name = $1 RETURNING name",
+                                       name)
+            if gone is not None:
+                await self._notify(conn, [SOURCE_CHANGED + name])
+            return gone is not None
+
+        return await self._write(run)
+
+    async def api_sources(self) -> list[StoredSource]:
+        rows = await self._fetch(f"SELECT {_SOURCE_COLUMNS} FROM api_sources ORDER BY name")  # noqa: S608
+        return [StoredSource(*row) for row in rows]

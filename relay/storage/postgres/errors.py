@@ -38,6 +38,10 @@ def wrap_error(exc: BaseException) -> StorageError:
         return exc
     message = str(exc) or type(exc).__name__
     lost = isinstance(exc, asyncpg.InterfaceError) and "clos" in message  # connection or pool
+    # A connection cut in the middle of an operation can leave asyncpg's protocol
+    # in a state it refuses to leave ("cannot switch to state 12"): the store
+    # drops that connection (store.py), and the write may succeed on another.
+    lost = lost or isinstance(exc, asyncpg.InternalClientError)
     if lost or isinstance(exc, (*_UNAVAILABLE, OSError, TimeoutError)):
         return StorageUnavailable(f"PostgreSQL cannot take writes now: {message}")
     return StorageError(f"database error: {message}")
@@ -50,5 +54,6 @@ def wrap_exceptions() -> Iterator[None]:
         yield
     except StorageError:
         raise
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+            OSError, TimeoutError) as exc:
         raise wrap_error(exc) from exc

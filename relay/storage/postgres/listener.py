@@ -16,7 +16,8 @@ Notifications are an optimisation, never the only path: lanes still re-check
 the store at their next due time and at least every minute. While the
 connection is lost, `connected` is false (the storage then has the lanes poll
 every few seconds) and the listener reconnects with backoff; once back it
-wakes every known endpoint, since notifications sent meanwhile are gone.
+wakes every known endpoint and has every hold re-read, since notifications
+sent meanwhile are gone.
 """
 
 from __future__ import annotations
@@ -29,13 +30,19 @@ from typing import Any
 import asyncpg
 import structlog
 
-__all__ = ["ENDPOINT_CHANGED", "NOTIFY_CHUNK", "WakeupListener", "payloads"]
+__all__ = ["ENDPOINT_CHANGED", "HOLD_CHANGED", "NOTIFY_CHUNK", "SOURCE_CHANGED", "WakeupListener",
+           "payloads"]
 
 log = structlog.get_logger("relay.storage")
 
 # A notification's name for "the API endpoint `name` changed": `@name` (`@` is in no
 # endpoint name, so it cannot be mistaken for an endpoint with work due).
 ENDPOINT_CHANGED = "@"
+# `!name`: endpoint `name` was paused, resumed or disabled, on whichever relay: each
+# relay re-reads its hold, so a lane another relay resumed does not stay idle.
+HOLD_CHANGED = "!"
+# `^name`: the API source `name` was made, replaced or deleted: each relay re-reads them.
+SOURCE_CHANGED = "^"
 NOTIFY_CHUNK = 7000  # bytes of names per notification (PostgreSQL's limit is 8000)
 PING_INTERVAL_S = 15.0  # a silent connection is checked this often (half-open TCP)
 MAX_BACKOFF_S = 30.0

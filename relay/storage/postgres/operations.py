@@ -26,6 +26,7 @@ from relay.storage.base import (
     QueueStats,
     RetryOutcome,
 )
+from relay.storage.postgres.listener import HOLD_CHANGED
 from relay.storage.queries import (
     ATTEMPT_COLUMNS,
     COMMIT_SKEW_S,
@@ -55,6 +56,8 @@ class OperationsMixin:
     instantiated (`PostgresStorage` derives from the `Storage` ABC).
     """
 
+    schema: str  # the relay's tables' schema, set by `open()`
+
     @abstractmethod
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         """Run a read on the pool and return its rows."""
@@ -80,8 +83,34 @@ class OperationsMixin:
 
     # -- reads ---------------------------------------------------------------------------
 
+    @property
+    def _id_lock_key(self) -> str:
+        return f"relay:delivery-ids:{self.schema}"
+
+    async def committed_delivery_ids(self) -> int:
+        """The largest delivery id up to which every delivery is committed, or never will be.
+
+        Ids come from a sequence and several transactions (on several relays)
+        insert at once, so a delivery can become visible after one with a
+        larger id; a page cut at the largest visible id could skip it for
+        good. Every transaction that inserts deliveries holds this lock
+        shared until it commits; taking it exclusive waits for those in
+        progress (a group-commit round, milliseconds), and any id allocated
+        later is larger than the sequence's value read here.
+        """
+        async def run(conn: asyncpg.Connection) -> int:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._id_lock_key)
+            last = await conn.fetchval(
+                "SELECT pg_sequence_last_value(pg_get_serial_sequence('deliveries', 'id'))")
+            return int(last or 0)
+
+        return await self._write(run, durable=False)
+
     async def list_deliveries(self, where: DeliveryFilter, limit: int) -> list[DeliveryRecord]:
         low_id = high_id = None
+        if where.before_id is None:
+            # A first page: only what no transaction still in progress can add to.
+            high_id = await self.committed_delivery_ids() + 1
         if where.since is not None:
             # A delivery created before since - skew was committed before any
             # created at or after since, so its id is a safe exclusive lower bound.
@@ -93,7 +122,8 @@ class OperationsMixin:
             rows = await self._fetch(
                 "SELECT id FROM deliveries WHERE created_at > $1 ORDER BY created_at LIMIT 1",
                 where.until + COMMIT_SKEW_S)
-            high_id = rows[0][0] if rows else None
+            if rows:
+                high_id = min(rows[0][0], high_id) if high_id is not None else rows[0][0]
         sql, params = delivery_list_query(where, limit, low_id, high_id,
                                           placeholder=lambda n: f"${n}")
         return [delivery_record(row) for row in await self._fetch(sql, *params)]
@@ -167,6 +197,7 @@ class OperationsMixin:
             status = await conn.execute(
                 "UPDATE deliveries SET status = 'held', updated_at = $1 "
                 "WHERE endpoint = $2 AND status IN ('pending', 'scheduled')", now, name)
+            await self._notify(conn, [HOLD_CHANGED + name])  # every relay's lane holds
             return _rowcount(status)
 
         return await self._write(run)
@@ -183,7 +214,7 @@ class OperationsMixin:
                 "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'scheduled' "
                 "ELSE 'pending' END, next_attempt_at = COALESCE(next_attempt_at, $1), "
                 "updated_at = $1 WHERE endpoint = $2 AND status = 'held'", now, name)
-            await self._notify(conn, [name])
+            await self._notify(conn, [name, HOLD_CHANGED + name])
             return _rowcount(status)
 
         return await self._write(run)

@@ -36,6 +36,7 @@ Driver errors are wrapped once, at this boundary (`errors.wrap_exceptions`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -43,7 +44,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -62,9 +63,10 @@ from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.postgres.batching import GroupCommit, IngestJob, Job, RecordJob
 from relay.storage.postgres.endpoints import EndpointsMixin
 from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
-from relay.storage.postgres.listener import ENDPOINT_CHANGED, WakeupListener, payloads
+from relay.storage.postgres.listener import ENDPOINT_CHANGED, HOLD_CHANGED, WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
+from relay.storage.postgres.portal import PortalMixin
 from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, sort_out_job
 
 __all__ = ["PostgresStorage"]
@@ -121,7 +123,7 @@ class _Raced(Exception):
     """Another relay committed one of this round's event ids first: run the round again."""
 
 
-class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
+class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
     """The scale-out backend; see the module docstring for how relays share it."""
 
     leases_count_as_in_flight = True  # max_in_flight holds across relays
@@ -144,6 +146,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         self._listener: WakeupListener | None = None
         self._wakeup: Callable[[Iterable[str]], None] | None = None
         self._endpoint_changed: Callable[[str], None] | None = None
+        self._holds_changed: Callable[[Sequence[str] | None], None] | None = None
         self._blocked_until: dict[str, float] = {}  # endpoint -> when a limit may allow a claim
         self._known: set[str] = set()  # endpoints this relay's lanes asked about
         self._notified_at: dict[str, float] = {}  # endpoint -> last ingest NOTIFY (monotonic)
@@ -155,6 +158,9 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
 
     def set_endpoint_listener(self, callback: Callable[[str], None]) -> None:
         self._endpoint_changed = callback
+
+    def set_hold_listener(self, callback: Callable[[Sequence[str] | None], None]) -> None:
+        self._holds_changed = callback
 
     async def open(self) -> None:
         settings = {"application_name": _APPLICATION_NAME}
@@ -181,7 +187,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         self._records.start()
         self._listener = WakeupListener(
             lambda: asyncpg.connect(self.dsn, timeout=self.timeout_s, server_settings=settings),
-            self.channel, self._notified, lambda: self._notified(sorted(self._known)),
+            self.channel, self._notified, self._reconnected,
         )
         self._listener.start()
 
@@ -199,15 +205,27 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
                 pool.terminate()
 
     def _notified(self, names: Iterable[str]) -> None:
-        """A notification: endpoints with work due, and `@name` for a changed API endpoint."""
-        due = []
+        """A notification: due endpoints, `@name` API endpoint, `!name` hold, `^name` source."""
+        names = self._sources_heard(names)
+        due, holds = [], []
         for name in names:
-            if not name.startswith(ENDPOINT_CHANGED):
+            if name.startswith(HOLD_CHANGED):
+                holds.append(name[len(HOLD_CHANGED):])
+            elif not name.startswith(ENDPOINT_CHANGED):
                 due.append(name)
             elif self._endpoint_changed is not None:
                 self._endpoint_changed(name[len(ENDPOINT_CHANGED):])
+        if holds and self._holds_changed is not None:
+            self._holds_changed(holds)
         if due and self._wakeup is not None:
             self._wakeup(due)
+
+    def _reconnected(self) -> None:
+        """Back after an outage: whatever was announced meanwhile is lost, so re-read it all."""
+        if self._holds_changed is not None:
+            self._holds_changed(None)
+        self._sources_heard(None)
+        self._notified(sorted(self._known))
 
     @property
     def listening(self) -> bool:
@@ -223,18 +241,27 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         """A read on any pooled connection, driver errors wrapped."""
-        pool = self._require_pool()
         with wrap_exceptions():
-            async with pool.acquire(timeout=self.timeout_s) as conn:
+            async with self._connection() as conn:
                 return list(await conn.fetch(sql, *args))
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; one whose protocol state a lost server left broken is
+        closed instead of going back to the pool, where every later use would fail."""
+        async with self._require_pool().acquire(timeout=self.timeout_s) as conn:
+            try:
+                yield conn
+            except asyncpg.InternalClientError:
+                conn.terminate()
+                raise
 
     async def _call(self, sql: str, *args: Any) -> list[Any]:
         """One statement in its own transaction, run again if it lost a race (deadlock)."""
-        pool = self._require_pool()
         with wrap_exceptions():
             for attempt in itertools.count(1):
                 try:
-                    async with pool.acquire(timeout=self.timeout_s) as conn:
+                    async with self._connection() as conn:
                         return list(await conn.fetch(sql, *args))
                 except RETRYABLE:
                     if attempt >= MAX_TRANSACTION_TRIES:
@@ -250,12 +277,10 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         release, losing the commit in a database crash only means the delivery
         is claimed again, which at-least-once already allows.
         """
-        pool = self._require_pool()
         with wrap_exceptions():
             for attempt in itertools.count(1):
                 try:
-                    async with pool.acquire(timeout=self.timeout_s) as conn, \
-                            conn.transaction():
+                    async with self._connection() as conn, conn.transaction():
                         if not durable:
                             await conn.execute("SET LOCAL synchronous_commit = off")
                         return await fn(conn)
@@ -275,11 +300,6 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
     async def _held_names(conn: asyncpg.Connection) -> set[str]:
         rows = await conn.fetch(
             "SELECT name FROM endpoint_state WHERE paused = 1 OR disabled_reason IS NOT NULL")
-        return {row[0] for row in rows}
-
-    @staticmethod
-    async def _deleted_names(conn: asyncpg.Connection) -> set[str]:
-        rows = await conn.fetch("SELECT name FROM endpoint_state WHERE deleted = 1")
         return {row[0] for row in rows}
 
     # -- group commit ------------------------------------------------------------------
@@ -333,7 +353,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
                 job.future.set_result(value)
 
     async def _lock_endpoints(self, conn: asyncpg.Connection, names: Iterable[str], *,
-                              exclusive: bool) -> None:
+                              exclusive: bool, allocating: bool = False) -> None:
         """Take the endpoints' state locks (in name order, so never a deadlock).
 
         Writes that queue deliveries (ingest, recorded attempts) take them
@@ -341,8 +361,14 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
         (pause, disable) takes them exclusive, so it waits for those writes
         to commit and its UPDATE to `held` catches every row they left
         waiting, and writes after it see the endpoint held.
+
+        `allocating` (a write that will insert deliveries) also takes the
+        delivery-id lock shared, in the same statement: see
+        `committed_delivery_ids`, which takes it exclusive.
         """
         keys = sorted(f"relay:endpoint:{self.schema}:{name}" for name in set(names))
+        if keys and allocating:
+            keys.append(self._id_lock_key)
         if keys:
             await conn.execute(_LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED, keys)
 
@@ -356,11 +382,15 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
                 "SELECT id, body, type, delivery_count FROM events WHERE id = ANY($1::text[])",
                 keyed)
             stored = {row[0]: (bytes(row[1]), row[2], row[3]) for row in rows}
-        await self._lock_endpoints(
-            conn, {name for job in jobs for e in job.events for name in e.endpoints},
-            exclusive=False)
-        held = await self._held_names(conn)
-        deleted = await self._deleted_names(conn)
+        names = {name for job in jobs for e in job.events for name in e.endpoints}
+        await self._lock_endpoints(conn, names, exclusive=False, allocating=True)
+        # Only the round's endpoints, by primary key: one statement, however many
+        # endpoints the relay has (10,000 tenants' endpoints cost a scan each round).
+        states = await conn.fetch(
+            "SELECT name, deleted FROM endpoint_state WHERE name = ANY($1::text[]) "
+            "AND (paused = 1 OR disabled_reason IS NOT NULL OR deleted = 1)", sorted(names))
+        held = {row[0] for row in states}
+        deleted = {row[0] for row in states if row[1] == 1}
         new_events: list[NewEvent] = []
         outcomes: list[list[IngestOutcome]] = []
         for job in jobs:
@@ -371,12 +401,12 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
             return outcomes
         by_id = sorted(new_events, key=lambda e: e.id)
         inserted = await conn.fetch(
-            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], "
-            "$5::int4[], $6::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
+            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], $5::int4[], "
+            "$6::text[], $7::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
             [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
             [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
-            [e.tenant for e in by_id],
+            [e.tenant for e in by_id], [e.source for e in by_id],
         )
         if len(inserted) != len(by_id):
             raise _Raced
@@ -477,6 +507,7 @@ class PostgresStorage(EndpointsMixin, OperationsMixin, Storage):
                     "UPDATE deliveries SET status = 'held', updated_at = $1 "
                     "WHERE endpoint = $2 AND status IN ('pending', 'scheduled')", now, name)
                 done[name] = reason
+            await self._notify(conn, [HOLD_CHANGED + name for name in done])
             return done
 
         return await self._write(run)

@@ -1,4 +1,4 @@
-"""The SQLite writer's writes of API endpoints: create, update, delete (cancelling).
+"""The SQLite writer's writes of API endpoints (create, update, delete, cancelling) and sources.
 
 A mixin of `WriteOps`, kept apart because nothing here is on the delivery
 path: these run when an operator or a tenant changes an endpoint.
@@ -9,11 +9,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from relay.storage.base import CreateOutcome, StoredEndpoint
+from relay.storage.base import CreateOutcome, StoredEndpoint, StoredSource
 
-__all__ = ["ENDPOINT_COLUMNS", "EndpointWrites"]
+__all__ = ["ENDPOINT_COLUMNS", "SOURCE_COLUMNS", "EndpointWrites"]
 
 ENDPOINT_COLUMNS = "name, tenant, spec, secrets, created_at, updated_at"
+SOURCE_COLUMNS = "name, spec, secrets, created_at, updated_at"
 
 
 class EndpointWrites:
@@ -66,3 +67,18 @@ class EndpointWrites:
             "UPDATE deliveries SET status = 'cancelled', updated_at = ? "
             "WHERE endpoint = ? AND status IN ('pending', 'scheduled', 'held')", (now, name))
         return cursor.rowcount
+
+    def save_source(self, row: tuple[Any, ...], create: bool) -> bool:
+        if create:
+            cursor = self.db.execute(
+                f"INSERT INTO api_sources ({SOURCE_COLUMNS}) VALUES (?, ?, ?, ?, ?) "  # noqa: S608
+                "ON CONFLICT (name) DO NOTHING", row)
+        else:
+            source = StoredSource(*row)
+            cursor = self.db.execute(
+                "UPDATE api_sources SET spec = ?, secrets = ?, updated_at = ? WHERE name = ?",
+                (source.spec, source.secrets, source.updated_at, source.name))
+        return cursor.rowcount > 0
+
+    def delete_source(self, name: str) -> bool:
+        return self.db.execute("DELETE FROM api_sources WHERE name = ?", (name,)).rowcount > 0

@@ -33,7 +33,7 @@ ClaimRow = tuple[int, str, str, str, bytes, int, float]  # the fields of a Claim
 # through Python-level __getstate__/__setstate__); the other end rebuilds them
 # positionally.
 event_fields = operator.attrgetter("id", "type", "body", "endpoints", "received_at", "keyed",
-                                   "tenant")
+                                   "tenant", "source")
 result_fields = operator.attrgetter(
     "delivery_id", "endpoint", "attempt", "started_at", "duration_ms", "status_code",
     "response_body", "error", "request_headers", "new_status", "next_attempt_at", "counts",

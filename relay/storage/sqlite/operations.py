@@ -22,11 +22,14 @@ from relay.storage.base import (
     DeliveryRecord,
     EndpointStats,
     EventRecord,
+    PortalSession,
     PurgeResult,
     QueueStats,
     RetryOutcome,
     StoredEndpoint,
+    StoredSource,
 )
+from relay.storage.portal_sql import SESSION
 from relay.storage.queries import (
     ATTEMPT_COLUMNS,
     COMMIT_SKEW_S,
@@ -39,16 +42,21 @@ from relay.storage.queries import (
     endpoint_stats,
     event_record,
 )
-from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS
+from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS, SOURCE_COLUMNS
 from relay.storage.sqlite.ops import (
     CREATE_ENDPOINT,
+    CREATE_PORTAL_LINK,
     DELETE_ENDPOINT,
+    DELETE_SOURCE,
+    END_PORTAL_SESSIONS,
+    OPEN_PORTAL_LINK,
     PAUSE_ENDPOINT,
     PURGE_FINISHED,
     PURGE_UNROUTED_EVENTS,
     RECOVER_FAILED,
     RESUME_ENDPOINT,
     RETRY_DELIVERY,
+    SAVE_SOURCE,
     UPDATE_ENDPOINT,
     Op,
 )
@@ -204,3 +212,36 @@ class OperationsMixin:
             f"SELECT {ENDPOINT_COLUMNS} FROM api_endpoints WHERE name = ?",  # noqa: S608
             (name,))
         return StoredEndpoint(*rows[0]) if rows else None
+
+    # -- the tenant portal ---------------------------------------------------------------
+
+    async def create_portal_link(self, link_hash: str, tenant: str, now: float,
+                                 link_expires_at: float, session_s: float) -> None:
+        await self._write(CREATE_PORTAL_LINK, link_hash, tenant, now, link_expires_at,
+                          session_s)
+
+    async def open_portal_link(self, link_hash: str, session_hash: str,
+                               now: float) -> PortalSession | None:
+        opened = await self._write(OPEN_PORTAL_LINK, link_hash, session_hash, now)
+        return PortalSession(*opened) if opened else None
+
+    async def portal_session(self, session_hash: str, now: float) -> PortalSession | None:
+        rows = await self._query(SESSION, (session_hash, now))
+        return PortalSession(str(rows[0][0]), float(rows[0][1])) if rows else None
+
+    async def end_portal_sessions(self, now: float, *, session_hash: str | None = None,
+                                  tenant: str | None = None) -> int:
+        return await self._write(END_PORTAL_SESSIONS, now, session_hash, tenant)
+
+    # -- sources made through the API
+
+    async def save_source(self, row: StoredSource, create: bool) -> bool:
+        return await self._write(SAVE_SOURCE, astuple(row), create)
+
+    async def delete_source(self, name: str) -> bool:
+        return await self._write(DELETE_SOURCE, name)
+
+    async def api_sources(self) -> list[StoredSource]:
+        rows = await self._query(
+            f"SELECT {SOURCE_COLUMNS} FROM api_sources ORDER BY name")  # noqa: S608
+        return [StoredSource(*row) for row in rows]

@@ -28,8 +28,11 @@ __all__ = [
     "CHECK_WRITABLE",
     "CLAIM",
     "CREATE_ENDPOINT",
+    "CREATE_PORTAL_LINK",
     "DELETE_ENDPOINT",
+    "END_PORTAL_SESSIONS",
     "INGEST",
+    "OPEN_PORTAL_LINK",
     "OPS",
     "PAUSE_ENDPOINT",
     "PURGE_FINISHED",
@@ -108,6 +111,11 @@ PURGE_UNROUTED_EVENTS = Single(WriteOps.purge_unrouted_events, durable=True)
 CREATE_ENDPOINT = Single(WriteOps.create_endpoint, durable=True)
 UPDATE_ENDPOINT = Single(WriteOps.update_endpoint, durable=True)
 DELETE_ENDPOINT = Single(WriteOps.delete_endpoint, durable=True)
+CREATE_PORTAL_LINK = Single(WriteOps.create_portal_link, durable=True)
+OPEN_PORTAL_LINK = Single(WriteOps.open_portal_link, durable=True)
+END_PORTAL_SESSIONS = Single(WriteOps.end_portal_sessions, durable=True)
+SAVE_SOURCE = Single(WriteOps.save_source, durable=True)
+DELETE_SOURCE = Single(WriteOps.delete_source, durable=True)
 
 # Made first in each round, in this order, before the single writes.
 BATCHED: tuple[Batched[Any, Any], ...] = (INGEST, RECORD)
@@ -116,6 +124,7 @@ SINGLES: dict[str, Single[..., Any]] = {op.name: op for op in (
     CLAIM, RELEASE, RECOVER_INTERRUPTED, REAP_EXPIRED_LEASES, SYNC_ENDPOINTS, CHECK_WRITABLE,
     PAUSE_ENDPOINT, RESUME_ENDPOINT, RECOVER_FAILED, RETRY_DELIVERY, PURGE_FINISHED,
     PURGE_UNROUTED_EVENTS, CREATE_ENDPOINT, UPDATE_ENDPOINT, DELETE_ENDPOINT,
+    CREATE_PORTAL_LINK, OPEN_PORTAL_LINK, END_PORTAL_SESSIONS, SAVE_SOURCE, DELETE_SOURCE,
 )}
 OPS: dict[str, Single[..., Any] | Batched[Any, Any]] = {
     **{op.name: op for op in BATCHED}, **SINGLES,

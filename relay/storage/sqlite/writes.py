@@ -31,6 +31,7 @@ from relay.storage.sqlite.frames import (
     event_fields,
     outcome_fields,
 )
+from relay.storage.sqlite.portal_writes import PortalWrites
 from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
 
 __all__ = ["MAX_ROWS_PER_INSERT", "WriteOps"]
@@ -69,7 +70,7 @@ def _waiting_as(status: DeliveryStatus, held: bool, deleted: bool) -> DeliverySt
     return DeliveryStatus.CANCELLED if deleted else DeliveryStatus.HELD
 
 
-class WriteOps(EndpointWrites):
+class WriteOps(EndpointWrites, PortalWrites):
     """Every write of the SQLite backend, on the writer process's connection."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
@@ -110,9 +111,9 @@ class WriteOps(EndpointWrites):
                     answer = [outcome_fields(o) for o in outcomes]
                 fresh = [event_fields(e) for e in accepted]
             answers.append(answer)
-            for event_id, event_type, body, endpoints, received_at, _, tenant in fresh:
+            for event_id, event_type, body, endpoints, received_at, _, tenant, source in fresh:
                 event_rows.append([event_id, event_type, body, received_at, len(endpoints),
-                                   None, None, tenant])
+                                   None, None, tenant, source])
                 for name in endpoints:
                     status = (pending if name not in held and name not in deleted
                               else cancelled if name in deleted else on_hold)
@@ -129,7 +130,7 @@ class WriteOps(EndpointWrites):
                 row[5], row[6] = next_id, next_id + row[4] - 1
                 next_id += row[4]
         _insert_rows(self.db, "INSERT INTO events (id, type, body, received_at, delivery_count, "
-                     "first_delivery_id, last_delivery_id, tenant)", event_rows)
+                     "first_delivery_id, last_delivery_id, tenant, source)", event_rows)
         return answers
 
     def held_endpoints(self) -> set[str]:
