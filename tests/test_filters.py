@@ -14,7 +14,8 @@ from relay.config import EndpointConfig, parse_config
 from relay.exceptions import ConfigError
 from relay.filters import Filter, FilterSet, parse_filter
 from relay.routing import Router
-from tests.conftest import SECRET
+from tests.conftest import SECRET, endpoint_yaml
+from tests.support import Receiver, RelayThread, base_config, free_port
 
 LICENSE = {"type": "license.created", "data": {
     "licenseKey": "ABCD-1234", "productId": "prod_42", "seats": 25, "trial": False,
@@ -124,6 +125,43 @@ def test_routing_runs_filters_per_event_and_keeps_unfiltered_endpoints() -> None
     assert router.route("license.created", None, LICENSE) == ("audit", "big")
     router.remove("acme")
     assert router.route("license.created", "acme", other) == ("audit", "big", "p42")
+
+
+def test_routing_filters_the_events_of_sources_as_well() -> None:
+    """Sources share the routes of /v1/events (`_Route.endpoints`), filters included."""
+    router = Router([endpoint("p42", 'data.productId == "prod_42"'), endpoint("all")])
+    other = {"type": "license.created", "data": {"productId": "prod_7"}}
+    assert router.route_source("babel", "license.created", None, LICENSE) == ("all", "p42")
+    assert router.route_source("babel", "license.created", None, other) == ("all",)
+
+
+@pytest.mark.both_backends
+def test_an_event_from_a_source_is_filtered_at_ingest(tmp_path: Any, receiver: Receiver) -> None:
+    """A platform's own webhook taken at /v1/sources/NAME goes only to the endpoints whose
+    filter it passes, exactly as an event posted to /v1/events does."""
+    port, db = free_port(), tmp_path / "relay.db"
+    endpoints = (endpoint_yaml("big", receiver.url + "/big", filter="Seats >= 10")
+                 + endpoint_yaml("all", receiver.url + "/all"))
+    extra = ("sources:\n  - {name: shop, verify: {scheme: none}, "
+             "type_from: 'field:EventType'}\n")
+    config = tmp_path / "relay.yaml"
+    config.write_text(base_config(port, db, endpoints, extra))
+    relay = RelayThread(config, port, db).start()
+    try:
+        small = relay.post(json.dumps({"EventType": "license.created", "Seats": 2}),
+                           {"Idempotency-Key": "src-small"}, path="/v1/sources/shop")
+        big = relay.post(json.dumps({"EventType": "license.created", "Seats": 25}),
+                         {"Idempotency-Key": "src-big"}, path="/v1/sources/shop")
+        assert small.status_code == 202 and big.status_code == 202, (small.text, big.text)
+        assert small.json()["deliveries"] == 1 and big.json()["deliveries"] == 2
+        ids = {small.json()["id"]: ["all"], big.json()["id"]: ["all", "big"]}
+        for event_id, expected in ids.items():
+            assert sorted(row[0] for row in relay.rows(
+                "SELECT endpoint FROM deliveries WHERE event_id = ?", (event_id,))) == expected
+        received = receiver.wait_for(3)
+        assert [json.loads(r.body)["Seats"] for r in received if r.path == "/big"] == [25]
+    finally:
+        relay.stop()
 
 
 def test_a_route_without_filters_returns_its_names_unchanged() -> None:
