@@ -4,7 +4,8 @@ An operator hears of trouble the way their systems hear of licenses: by a
 signed webhook. `endpoint.disabled` (automatic disable), `endpoint.failing`
 (no success for `operations.failing_after`), `endpoint.recovered` (the first
 success after either), `delivery.failed` (a delivery that will not be tried
-again) and `endpoint.created|updated|deleted` (the endpoint API) are stored
+again) and `endpoint.created|updated|deleted` (the endpoint API, or a
+reload of relay.yaml that adds, changes or removes endpoints) are stored
 as ordinary events whose deliveries go to the `operations.notify` endpoints,
 so they are retried, logged and signed like any other.
 
@@ -40,12 +41,26 @@ from relay.timefmt import iso
 if TYPE_CHECKING:
     from relay.delivery.recorder import Finished
 
-__all__ = ["ID_PREFIX", "Notices", "is_operational"]
+__all__ = ["ID_PREFIX", "Notices", "changed_fields", "is_operational"]
 
 log = structlog.get_logger("relay.operations")
 
 ID_PREFIX = "relayop_"
 _HEALTH = OPERATIONAL_KINDS[:4]  # the kinds about health: rate-limited, ids per interval
+
+
+def changed_fields(before: EndpointConfig, after: EndpointConfig) -> list[str]:
+    """The relay.yaml keys whose values differ between two versions of an endpoint.
+
+    Read from the resolved configs, so a change of an inherited `delivery`
+    default shows as the endpoint's own key; `secret` is named, never shown.
+    """
+    old = before.model_dump(mode="json", by_alias=True)
+    new = after.model_dump(mode="json", by_alias=True)
+    fields = [key for key in new.keys() | old.keys() if old.get(key) != new.get(key)]
+    if before.secrets != after.secrets:
+        fields.append("secret")
+    return sorted(fields)
 
 
 def is_operational(event_id: str) -> bool:
@@ -123,7 +138,7 @@ class Notices:
 
     def changed(self, kind: str, name: str, endpoint: EndpointConfig | None,
                 fields: Sequence[str] = ()) -> None:
-        """An API endpoint was created, updated (these `fields`) or deleted."""
+        """An endpoint was created, updated (these `fields`) or deleted: by the API or a reload."""
         if not self.enabled:
             return
         data: dict[str, Any] = {}
@@ -133,6 +148,25 @@ class Notices:
         if fields:
             data["changed"] = sorted(fields)
         self._emit(kind, name, data)
+
+    def reloaded(self, before: Iterable[EndpointConfig],
+                 after: Iterable[EndpointConfig]) -> None:
+        """relay.yaml was reloaded: its endpoints added, changed or removed, announced as
+        the API's are, so that the operator hears of every change whichever door it took."""
+        if not self.enabled:
+            return
+        old = {e.name: e for e in before}
+        new = {e.name: e for e in after}
+        for name, endpoint in new.items():
+            previous = old.get(name)
+            if previous is None:
+                self.changed("endpoint.created", name, endpoint)
+            elif previous != endpoint:
+                self.changed("endpoint.updated", name, endpoint,
+                             fields=changed_fields(previous, endpoint))
+        for name, endpoint in old.items():
+            if name not in new:
+                self.changed("endpoint.deleted", name, endpoint)
 
     def _succeeded(self, name: str) -> None:
         self._failing.pop(name, None)

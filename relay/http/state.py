@@ -149,6 +149,7 @@ class RelayState:
         self.dispatcher.reload(self.config, await self.storage.held_endpoints(),
                                list(self.registry))
         self.notices.reconfigure(self.config)
+        self.notices.reloaded(old.endpoints, self.config.endpoints)
         self.last_reload = ReloadOutcome(self.clock())
         self.metrics.reloads.labels("applied").inc()
         self.metrics.config_rejected.set(0)

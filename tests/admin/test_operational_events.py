@@ -143,3 +143,40 @@ def test_disable_and_the_endpoint_api_are_announced(make_ops: Callable[..., Ops]
                        "url": "https://crm.acme.example/hooks", "events": ["license.*"]}
     assert updated["changed"] == ["events"] and updated["events"] == ["order.*"]
     assert deleted["endpoint"] == "acme-crm" and deleted["tenant"] == "acme"
+
+
+def test_a_reload_announces_the_endpoints_it_adds_changes_and_removes(
+        make_ops: Callable[..., Ops]) -> None:
+    """relay.yaml's endpoints change by reload: the same three events as the API's."""
+    receivers = {"ops": receiver(), "chat": receiver()}
+    ops_yaml = endpoint_yaml("ops", receivers["ops"].url + "/ops", events=[])
+    chat_yaml = endpoint_yaml("chat", receivers["chat"].url + "/chat", events=[])
+    ops = make_ops(ops_yaml + chat_yaml
+                   + endpoint_yaml("crm", "https://crm.example/hooks", events=["license.*"])
+                   + endpoint_yaml("old", "https://old.example/hooks"),
+                   receivers, operations_yaml())
+    text = ops.config_path.read_text()
+    start = text.index("endpoints:\n") + len("endpoints:\n")
+    end = text.index("\n", text.index('"name": "old"')) + 1
+    ops.config_path.write_text(
+        text[:start] + ops_yaml + chat_yaml
+        + endpoint_yaml("crm", "https://crm.example/hooks", events=["order.*"],
+                        filter='data.seats >= 10', secret="whsec_" + "QUJD" * 8)
+        + endpoint_yaml("billing", "https://billing.example/hooks", tenant="acme")
+        + text[end:])
+    reloaded = ops.cli("reload")
+    assert reloaded.code == 0, reloaded.err
+    created = wait_notice(receivers["ops"], "endpoint.created")
+    updated = wait_notice(receivers["ops"], "endpoint.updated")
+    deleted = wait_notice(receivers["ops"], "endpoint.deleted")
+    assert [n["data"] for n in created] == [{
+        "endpoint": "billing", "tenant": "acme", "url": "https://billing.example/hooks",
+        "events": ["*"]}]
+    assert [n["data"] for n in updated] == [{
+        "endpoint": "crm", "tenant": None, "url": "https://crm.example/hooks",
+        "events": ["order.*"], "changed": ["events", "filter", "secret"]}]
+    assert [n["data"]["endpoint"] for n in deleted] == ["old"]
+    assert "QUJD" not in json.dumps(updated)
+    # The unchanged `ops` and `chat` were not announced; `chat` heard of all three.
+    wait_until(lambda: len(receivers["chat"].requests) >= 3, 15, message="three for chat")
+    assert len(notices(receivers["ops"])) == 3
