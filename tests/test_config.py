@@ -278,11 +278,12 @@ def test_container_configs_are_valid(name: str) -> None:
 def test_operations_and_format_errors_name_their_key() -> None:
     text = textwrap.dedent("""\
         operations:
-          notify: [ops, pager]
+          notify: [ops, pager, acme]
           events: [endpoint.*, endpoint.disable]
         endpoints:
           - {name: ops, url: https://hooks.slack.example/T/B, signature: x-webhook,
              format: html, events: []}
+          - {name: acme, url: https://acme.example/hooks, signature: x-webhook, tenant: acme}
     """)
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
@@ -291,7 +292,10 @@ def test_operations_and_format_errors_name_their_key() -> None:
         "operations.events[1]: 'endpoint.disable' matches no operational event (they are "
         "endpoint.disabled, endpoint.failing, endpoint.recovered, delivery.failed, "
         "endpoint.created, endpoint.updated, endpoint.deleted)",
-        "operations.notify[1]: no endpoint named 'pager' in `endpoints`",
+        "operations.notify[1]: no endpoint named 'pager' in `endpoints` (operational events "
+        "go to endpoints of relay.yaml, not to the API's)",
+        "operations.notify[2]: 'acme' belongs to tenant 'acme'; operational events tell of "
+        "every tenant's endpoints, so they go only to endpoints without a tenant",
     ]
     with pytest.raises(ConfigError) as caught:
         parse_config("operations: {failing_after: soon}\n")

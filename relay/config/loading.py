@@ -191,15 +191,28 @@ def _build(tree: Any, problems: list[Problem]) -> Config | None:
 
 def _notify_checks(raw: Any, operations: OperationsConfig | None,
                    problems: list[Problem]) -> None:
-    """`operations.notify` names endpoints of this file (API endpoints come and go)."""
+    """`operations.notify` names endpoints of this file that belong to no tenant.
+
+    Of this file, because the reference is checked here and cannot dangle: an
+    API endpoint can be deleted, or given to a tenant, by the API, the
+    dashboard, the portal or another replica, none of which edits relay.yaml.
+    Of no tenant, because the events tell of every tenant's endpoints (names,
+    URLs, errors), and a tenant's endpoint is shown to that tenant's portal.
+    """
     if operations is None:
         return
-    names = {item.get("name") for item in raw if isinstance(item, dict)} \
-        if isinstance(raw, list) else set()
+    tenants = {item.get("name"): item.get("tenant") for item in raw if isinstance(item, dict)} \
+        if isinstance(raw, list) else {}
     for index, name in enumerate(operations.notify):
-        if name not in names:
+        if name not in tenants:
             problems.append((f"operations.notify[{index}]",
-                             f"no endpoint named {name!r} in `endpoints`"))
+                             f"no endpoint named {name!r} in `endpoints` (operational events "
+                             "go to endpoints of relay.yaml, not to the API's)"))
+        elif tenants[name] is not None:
+            problems.append((f"operations.notify[{index}]",
+                             f"{name!r} belongs to tenant {tenants[name]!r}; operational "
+                             "events tell of every tenant's endpoints, so they go only to "
+                             "endpoints without a tenant"))
     from relay.routing import pattern_matches  # routing imports the config package
 
     for index, pattern in enumerate(operations.events):
