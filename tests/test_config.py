@@ -298,6 +298,12 @@ def test_operations_and_format_errors_name_their_key() -> None:
         "every tenant's endpoints, so they go only to endpoints without a tenant",
     ]
     with pytest.raises(ConfigError) as caught:
+        parse_config("endpoints:\n  - {name: chat, url: https://hooks.slack.example/T/B, "
+                     "signature: x-webhook, format: slack, body: compact}\n")
+    assert caught.value.errors == ["endpoints[0].body: compact re-serialises the event, and "
+                                   "`format: slack` sends a message about it instead; use one "
+                                   "or the other"]
+    with pytest.raises(ConfigError) as caught:
         parse_config("operations: {failing_after: soon}\n")
     assert caught.value.errors == ["operations.failing_after: expected a duration such as "
                                    "500ms, 5s, 10m, 2h or 30d, got 'soon'"]

@@ -142,6 +142,9 @@ def endpoint_problems(data: Mapping[str, Any]) -> list[Problem]:
     if plain:
         problems.append(("url", "plain http:// needs `allow_http: true` on this endpoint "
                                 "(deliveries would travel unencrypted)"))
+    if data.get("format") == "slack" and data.get("body") == "compact":
+        problems.append(("body", "compact re-serialises the event, and `format: slack` sends "
+                                 "a message about it instead; use one or the other"))
     if data.get("signature", "standard") != "standard":
         return problems
     secret = data.get("secret")
