@@ -29,6 +29,7 @@ _FIELDS = (  # (flag, body key, what it takes)
     ("--rate-limit", "rate_limit", "e.g. 50/s"),
     ("--ordering", "ordering", "none or fifo"),
     ("--body", "body", "exact (default) or compact: JSON.stringify(JSON.parse(body))"),
+    ("--format", "format", "raw (default) or slack: a Slack/Teams message about each event"),
 )
 _BOOLEANS = (("--allow-http", "allow_http"), ("--disabled", "enabled"))
 
