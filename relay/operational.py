@@ -113,6 +113,8 @@ class Notices:
         if not self.enabled:
             return
         for name, reason in disabled.items():
+            if self._lookup(name) is None:
+                continue  # deleted while its last attempt was in flight
             since = self._failing.pop(name, None)
             self._cancel(name)
             self._announced[name] = since
@@ -121,6 +123,8 @@ class Notices:
             if not result.counts:
                 continue
             name = result.endpoint
+            if self._lookup(name) is None:
+                continue  # deleted while this attempt was in flight: nothing to tell of it
             if result.new_status == DeliveryStatus.DELIVERED:
                 self._succeeded(name)
                 continue
@@ -153,10 +157,12 @@ class Notices:
                  after: Iterable[EndpointConfig]) -> None:
         """relay.yaml was reloaded: its endpoints added, changed or removed, announced as
         the API's are, so that the operator hears of every change whichever door it took."""
-        if not self.enabled:
-            return
         old = {e.name: e for e in before}
         new = {e.name: e for e in after}
+        for name in old.keys() - new.keys():
+            self.forget(name)
+        if not self.enabled:
+            return
         for name, endpoint in new.items():
             previous = old.get(name)
             if previous is None:
@@ -194,6 +200,17 @@ class Notices:
         due = self._failing[name] + self.config.operations.failing_after_s - self._clock()
         self._timers[name] = asyncio.get_running_loop().call_later(
             max(due, 0.0), self._still_failing, name)
+
+    def forget(self, name: str) -> None:
+        """Drop a deleted endpoint's health (here, on another replica, or by a reload): its
+        pending `endpoint.failing` must not fire about an endpoint that is gone, and a new
+        one of that name starts with a clean slate."""
+        self._cancel(name)
+        for state in (self._failing, self._announced, self._errors):
+            state.pop(name, None)
+        for kind in _HEALTH:
+            self._last.pop((name, kind), None)
+            self._suppressed.pop((name, kind), None)
 
     def _cancel(self, name: str) -> None:
         timer = self._timers.pop(name, None)

@@ -168,6 +168,7 @@ class RelayState:
         self.registry.drop(name)
         self.router.remove(name)
         self.dispatcher.remove(name)
+        self.notices.forget(name)
         self._schedule_expiry()
 
     def heard_of_sources(self) -> None:

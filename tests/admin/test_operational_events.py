@@ -180,3 +180,31 @@ def test_a_reload_announces_the_endpoints_it_adds_changes_and_removes(
     # The unchanged `ops` and `chat` were not announced; `chat` heard of all three.
     wait_until(lambda: len(receivers["chat"].requests) >= 3, 15, message="three for chat")
     assert len(notices(receivers["ops"])) == 3
+
+
+def test_a_deleted_endpoint_is_not_announced_failing(make_ops: Callable[..., Ops]) -> None:
+    """`doomed` fails, then is deleted before `failing_after`: its pending endpoint.failing
+    is dropped. `later`, failing after the deletion, is announced, and would be second."""
+    receivers = {"ops": receiver(), "chat": receiver(), "down": receiver(always(503))}
+    ops = make_ops(endpoint_yaml("ops", receivers["ops"].url + "/ops", events=[])
+                   + endpoint_yaml("chat", receivers["chat"].url + "/chat", events=[]),
+                   receivers, operations_yaml(failing_after="2s"))
+    for name, events in (("doomed", ["license.*"]), ("later", ["order.*"])):
+        made = ops.http.post("/v1/endpoints", json={
+            "name": name, "url": receivers["down"].url + "/" + name, "allow_http": True,
+            "events": events})
+        assert made.status_code == 201, made.text
+
+    def attempts(endpoint: str) -> int:
+        return int(ops.relay.rows(
+            "SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
+            "WHERE d.endpoint = ?", (endpoint,))[0][0])
+
+    ops.send(licenseKey="K-1")
+    wait_until(lambda: attempts("doomed") >= 1, message="doomed's first failed attempt")
+    assert ops.http.delete("/v1/endpoints/doomed").status_code in (200, 204)
+    ops.send("order.paid", orderId="O-1")
+    about_later = wait_until_found(receivers["ops"], "endpoint.failing", "later")
+    assert about_later["data"]["last_error"].startswith("endpoint answered 503")
+    failing = ops.relay.rows("SELECT body FROM events WHERE type = 'endpoint.failing'")
+    assert [json.loads(bytes(body))["data"]["endpoint"] for (body,) in failing] == ["later"]
