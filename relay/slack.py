@@ -45,8 +45,11 @@ def _operational(kind: str, data: dict[str, Any]) -> str | None:
         text = (f":x: Delivery {_escape(data.get('delivery_id', '?'))} of "
                 f"{_escape(data.get('event_type', '?'))} `{_escape(data.get('event_id', '?'))}` "
                 f"to {who} failed after {_escape(data.get('attempts', '?'))} attempts")
-        if data.get("error"):
-            text += f": {_escape(data['error'])}"
+        error = data.get("error")
+        if error:
+            # The stored error ends as the sentence already does ("gave up after 3 attempts").
+            error = str(error).removesuffix(f"; gave up after {data.get('attempts')} attempts")
+            text += f": {_escape(error)}"
     elif kind in ("endpoint.created", "endpoint.updated", "endpoint.deleted"):
         text = f":gear: Endpoint {who} was {kind.split('.', 1)[1]}"
         if data.get("url"):

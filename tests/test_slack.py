@@ -20,6 +20,15 @@ def test_operational_events_read_as_sentences_and_nothing_becomes_a_mention() ->
         "&lt;!channel&gt; (and 2 more like this since the last notice)")
 
 
+def test_a_failed_delivery_says_its_attempts_once() -> None:
+    data = {"endpoint": "crm", "delivery_id": 7, "event_id": "evt_1", "event_type": "order.paid",
+            "attempts": 3, "error": "endpoint answered 503; gave up after 3 attempts"}
+    body = json.dumps({"type": "delivery.failed", "data": data}).encode()
+    assert slack_text("delivery.failed", "relayop_y", body, operational=True) == (
+        ":x: Delivery 7 of order.paid `evt_1` to *crm* failed after 3 attempts: endpoint "
+        "answered 503")
+
+
 def test_a_platform_event_with_an_operational_type_is_shown_as_an_event() -> None:
     """Only the relay's own events (by id) are read as news about endpoints."""
     body = b'{"type": "endpoint.disabled", "data": {"endpoint": "x"}}'
