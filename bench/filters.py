@@ -76,8 +76,11 @@ def run(quick: bool = False) -> list[dict[str, object]]:
     ports = {variant: free_port() for variant in VARIANTS}
     configs = {variant: prepare(folder, ports[variant], variant) for variant in VARIANTS}
     rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-    for _ in range(repeats):
-        for variant in VARIANTS:  # interleaved, so drift in the machine hits all three
+    order = list(VARIANTS)
+    for round_ in range(repeats):
+        # Interleaved, so drift in the machine hits all three, and each round starts with
+        # another one, so that none always runs first (after the pause, on a cooler cache).
+        for variant in order[round_ % len(order):] + order[:round_ % len(order)]:
             url = f"http://127.0.0.1:{ports[variant]}"
             with process([PYTHON, "-m", "relay", "run", "-c", str(configs[variant])],
                          ready_url=url + "/healthz", log=folder / "relay.log"):
