@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from relay.models import AttemptRecord, DeliveryStatus, IngestOutcome, NewEvent
 from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats, EventRecord
 
 __all__ = [
+    "AFTER",
     "ATTEMPT_COLUMNS",
     "COMMIT_SKEW_S",
     "DELIVERY_COLUMNS",
@@ -29,9 +31,12 @@ __all__ = [
     "UNFINISHED",
     "attempt_record",
     "delivery_list_query",
+    "delivery_page_query",
     "delivery_record",
     "endpoint_stats",
     "event_record",
+    "fifo_head_id",
+    "id_at_time",
 ]
 
 # How much later than its creation time a delivery may be committed (and so get
@@ -45,6 +50,8 @@ DELIVERY_COLUMNS = (
     "id, event_id, event_type, endpoint, status, attempts, next_attempt_at, created_at, "
     "updated_at, last_attempt_at, last_status_code, last_error, tenant"
 )
+# A time bound a hair later than `until`, so that "created at or after" becomes "after".
+AFTER = 1e-6
 READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
 MAX_ID = 2**63 - 1
 
@@ -134,6 +141,84 @@ def delivery_list_query(
     params.append(limit)
     sql += f" ORDER BY id DESC LIMIT {placeholder(len(params))}"
     return sql, params
+
+
+def delivery_page_query(
+    where: DeliveryFilter, limit: int, low_id: int | None = None, high_id: int | None = None,
+    placeholder: Callable[[int], str] = _question_mark,
+) -> tuple[str, list[Any]]:
+    """One page of the delivery list, as both schemas' indexes serve it.
+
+    Neither schema keeps an (endpoint, id) index (SQLite 0005, PostgreSQL
+    0008): every write would maintain it for the one page that needs it. So a
+    page filtered by endpoint and not by status is one newest-first walk of
+    (endpoint, status, id) per status, each stopped after `limit` rows,
+    merged: at most seven times a page read, whatever the endpoint's history.
+    With another equality too (type, tenant) the plain query walks that one's
+    index; every other filter is the plain query.
+    """
+    if where.endpoint is None or (where.status, where.event_type, where.tenant) != (
+            None, None, None):
+        return delivery_list_query(where, limit, low_id, high_id, placeholder)
+    parts: list[str] = []
+    params: list[Any] = []
+    for n, status in enumerate(DeliveryStatus):
+        sql, part_params = delivery_list_query(replace(where, status=status), limit, low_id,
+                                               high_id, _shifted(placeholder, len(params)))
+        parts.append(f"SELECT * FROM ({sql}) AS s{n}")  # noqa: S608 (built from fixed SQL)
+        params += part_params
+    params.append(limit)
+    page = " UNION ALL ".join(parts) + f" ORDER BY id DESC LIMIT {placeholder(len(params))}"
+    return page, params
+
+
+def _shifted(placeholder: Callable[[int], str], offset: int) -> Callable[[int], str]:
+    """`placeholder` for a query whose parameters follow `offset` others."""
+    return lambda position: placeholder(position + offset)
+
+
+def fifo_head_id(endpoint: str) -> str:
+    """The id of the head of `endpoint`'s fifo queue (SQL for its parameter), as a subquery.
+
+    The head is its oldest unfinished delivery: three seeks into (endpoint,
+    status, id), one per unfinished status, rather than an index of its own
+    that every ingest, claim and outcome would write to.
+    """
+    return (
+        "(SELECT min(head) FROM ("  # noqa: S608 (a placeholder, not a value)
+        f"SELECT min(id) AS head FROM deliveries WHERE endpoint = {endpoint} "
+        "AND status = 'pending' "
+        f"UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = {endpoint} "
+        "AND status = 'scheduled' "
+        f"UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = {endpoint} "
+        "AND status = 'delivering') AS heads)"
+    )
+
+
+def id_at_time(when: str) -> str:
+    """SQL for id bounds at time `when` (a parameter), by seeks of the primary key only.
+
+    Neither schema indexes `created_at` (SQLite 0003, PostgreSQL 0008): an
+    index that every state change of a delivery would write again, for the
+    time filters and retention alone. Ids grow with commit time and a
+    delivery is committed within COMMIT_SKEW_S of its creation, so a binary
+    search over the ids, one seek per step, finds where a time falls. The
+    query returns (lo, hi): every delivery with id < lo was created before
+    `when` + skew, every delivery with id >= hi at or after `when` - skew.
+    """
+    return f"""
+WITH RECURSIVE step(lo, hi) AS (
+    SELECT coalesce((SELECT min(id) FROM deliveries), 0),
+           coalesce((SELECT max(id) FROM deliveries), 0) + 1
+    UNION ALL
+    SELECT CASE WHEN probe.created_at < {when} THEN probe.id + 1 ELSE step.lo END,
+           CASE WHEN probe.created_at < {when} THEN step.hi ELSE (step.lo + step.hi) / 2 END
+    FROM step JOIN deliveries AS probe
+        ON probe.id = (SELECT min(id) FROM deliveries WHERE id >= (step.lo + step.hi) / 2)
+    WHERE step.lo < step.hi
+)
+SELECT max(lo), min(hi) FROM step
+"""  # noqa: S608 (a placeholder, not a value)
 
 
 # A backend's read: (SQL with `?` placeholders, parameters) -> rows.

@@ -13,12 +13,11 @@ import pytest
 from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter
 from relay.storage.migrations import schema_scripts
-from relay.storage.queries import delivery_list_query
+from relay.storage.queries import delivery_list_query, delivery_page_query
 from relay.storage.sqlite import SQLiteStorage
 from relay.storage.sqlite.queries import (
     FIFO_HEAD_ID,
     ID_AT_TIME,
-    delivery_page_query,
     event_deliveries_where,
 )
 

@@ -28,7 +28,7 @@ from tests.postgres.receiver import FastReceiver
 from tests.postgres.test_sharing import FAST_LEASES
 from tests.support import RelayProcess, wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.server_restart]
 
 
 def _cluster_version() -> str:

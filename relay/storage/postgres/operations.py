@@ -28,22 +28,25 @@ from relay.storage.base import (
 )
 from relay.storage.postgres.listener import HOLD_CHANGED
 from relay.storage.queries import (
+    AFTER,
     ATTEMPT_COLUMNS,
     COMMIT_SKEW_S,
     DELIVERY_COLUMNS,
     EVENT_COLUMNS,
-    MAX_ID,
     QUEUED_STATUSES,
     READYZ_ROW,
-    UNFINISHED,
     attempt_record,
-    delivery_list_query,
+    delivery_page_query,
     delivery_record,
     endpoint_stats,
     event_record,
+    fifo_head_id,
+    id_at_time,
 )
 
 __all__ = ["OperationsMixin"]
+
+_ID_AT_TIME = id_at_time("$1::float8")
 
 T = TypeVar("T")
 
@@ -111,20 +114,15 @@ class OperationsMixin:
         if where.before_id is None:
             # A first page: only what no transaction still in progress can add to.
             high_id = await self.committed_delivery_ids() + 1
+        # Time filters become exclusive id bounds (no index on created_at); the
+        # exact times are still checked row by row.
         if where.since is not None:
-            # A delivery created before since - skew was committed before any
-            # created at or after since, so its id is a safe exclusive lower bound.
-            rows = await self._fetch(
-                "SELECT id FROM deliveries WHERE created_at < $1 ORDER BY created_at DESC "
-                "LIMIT 1", where.since - COMMIT_SKEW_S)
-            low_id = rows[0][0] if rows else None
+            rows = await self._fetch(_ID_AT_TIME, where.since - COMMIT_SKEW_S)
+            low_id = rows[0][0] - 1
         if where.until is not None:
-            rows = await self._fetch(
-                "SELECT id FROM deliveries WHERE created_at > $1 ORDER BY created_at LIMIT 1",
-                where.until + COMMIT_SKEW_S)
-            if rows:
-                high_id = min(rows[0][0], high_id) if high_id is not None else rows[0][0]
-        sql, params = delivery_list_query(where, limit, low_id, high_id,
+            rows = await self._fetch(_ID_AT_TIME, where.until + COMMIT_SKEW_S + AFTER)
+            high_id = rows[0][1] if high_id is None else min(rows[0][1], high_id)
+        sql, params = delivery_page_query(where, limit, low_id, high_id,
                                           placeholder=lambda n: f"${n}")
         return [delivery_record(row) for row in await self._fetch(sql, *params)]
 
@@ -174,8 +172,8 @@ class OperationsMixin:
             if not any(depth.get((name, s)) for s in ("pending", "scheduled", "delivering")):
                 continue
             first = await self._fetch(
-                "SELECT created_at FROM deliveries WHERE endpoint = $1 "  # noqa: S608
-                f"AND status IN {UNFINISHED} ORDER BY id LIMIT 1", name)
+                "SELECT created_at FROM deliveries "  # noqa: S608
+                f"WHERE id = {fifo_head_id('$1')}", name)
             if first:
                 oldest[name] = first[0][0]
         return QueueStats(
@@ -263,13 +261,10 @@ class OperationsMixin:
         async def run(conn: asyncpg.Connection) -> PurgeResult:
             # Deliveries created after cutoff + skew were committed after every one
             # created before cutoff: the walk can stop below the first of them.
-            stop = await conn.fetchval(
-                "SELECT id FROM deliveries WHERE created_at > $1 ORDER BY created_at LIMIT 1",
-                cutoff + COMMIT_SKEW_S)
+            bounds = await conn.fetchrow(_ID_AT_TIME, cutoff + COMMIT_SKEW_S + AFTER)
             rows = await conn.fetch(
                 "SELECT id, event_id, status, updated_at FROM deliveries "
-                "WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3",
-                after_id, MAX_ID if stop is None else stop, limit)
+                "WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3", after_id, bounds[1], limit)
             if not rows:
                 return PurgeResult(last_id=after_id, done=True)
             doomed = [(row[0], row[1]) for row in rows

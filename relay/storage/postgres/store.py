@@ -67,7 +67,7 @@ from relay.storage.postgres.listener import ENDPOINT_CHANGED, HOLD_CHANGED, Wake
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
 from relay.storage.postgres.portal import PortalMixin
-from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, sort_out_job
+from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, fifo_head_id, sort_out_job
 
 __all__ = ["PostgresStorage"]
 
@@ -555,9 +555,8 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
         due: float | None
         if fifo:
             rows = await self._fetch(
-                "SELECT status, next_attempt_at FROM deliveries WHERE endpoint = $1 "
-                "AND status IN ('pending', 'scheduled', 'delivering') ORDER BY id LIMIT 1",
-                endpoint)
+                "SELECT status, next_attempt_at FROM deliveries "  # noqa: S608
+                f"WHERE id = {fifo_head_id('$1')}", endpoint)
             due = None if not rows or rows[0][0] == "delivering" else float(rows[0][1])
         else:
             rows = await self._fetch(

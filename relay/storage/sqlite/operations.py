@@ -38,6 +38,7 @@ from relay.storage.queries import (
     QUEUED_STATUSES,
     READYZ_ROW,
     attempt_record,
+    delivery_page_query,
     delivery_record,
     endpoint_stats,
     event_record,
@@ -64,7 +65,6 @@ from relay.storage.sqlite.queries import (
     AFTER,
     FIFO_HEAD_ID,
     ID_AT_TIME,
-    delivery_page_query,
     event_deliveries_where,
 )
 

@@ -1,44 +1,20 @@
 """SQL only the SQLite backend needs: what replaces the indexes its schema does not keep.
 
-SQLite's schema does without some of PostgreSQL's indexes (0003): an index on
-`created_at`, one on `deliveries.event_id`, one that finds a fifo queue's
-head. These queries get the same answers from the rowid and the
-(endpoint, status, id) index instead. What both backends share is in
-`relay/storage/queries.py`.
+SQLite's schema does without an index on `deliveries.event_id` (0003), which
+PostgreSQL keeps: an event's deliveries are the id range the writer records
+on the event. The time bounds and the fifo head, which both schemas now find
+without an index of their own, are written once in `relay/storage/queries.py`
+and spelled here with SQLite's `?1`.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from relay.storage.queries import AFTER, MAX_ID, fifo_head_id, id_at_time
 
-from relay.models import DeliveryStatus
-from relay.storage.base import DeliveryFilter
-from relay.storage.queries import MAX_ID, delivery_list_query
+__all__ = ["AFTER", "FIFO_HEAD_ID", "ID_AT_TIME", "event_deliveries_where"]
 
-__all__ = ["AFTER", "FIFO_HEAD_ID", "ID_AT_TIME", "delivery_page_query",
-           "event_deliveries_where"]
-
-# The smallest id whose creation time is not before ?1, as bounds that need no
-# index on created_at: a binary search over the rowid, one seek per step.
-# Returns (lo, hi): every delivery with id < lo was created before ?1 + skew,
-# every delivery with id >= hi at or after ?1 - skew (ids grow with commit
-# time, and a delivery is committed within COMMIT_SKEW_S of its creation).
-ID_AT_TIME = """
-WITH RECURSIVE step(lo, hi) AS (
-    SELECT coalesce((SELECT min(id) FROM deliveries), 0),
-           coalesce((SELECT max(id) FROM deliveries), 0) + 1
-    UNION ALL
-    SELECT CASE WHEN probe.created_at < ?1 THEN probe.id + 1 ELSE step.lo END,
-           CASE WHEN probe.created_at < ?1 THEN step.hi ELSE (step.lo + step.hi) / 2 END
-    FROM step JOIN deliveries AS probe
-        ON probe.id = (SELECT min(id) FROM deliveries WHERE id >= (step.lo + step.hi) / 2)
-    WHERE step.lo < step.hi
-)
-SELECT max(lo), min(hi) FROM step
-"""
-# A time bound a hair later than `until`, so that "created at or after" becomes "after".
-AFTER = 1e-6
+# The id bounds at time ?1 (see `queries.id_at_time`).
+ID_AT_TIME = id_at_time("?1")
 
 
 def event_deliveries_where(first: str, last: str, event_id: str,
@@ -54,35 +30,5 @@ def event_deliveries_where(first: str, last: str, event_id: str,
             f"AND {table}.event_id = {event_id}")
 
 
-# The id of the head of endpoint ?1's fifo queue: its oldest unfinished delivery,
-# three seeks into deliveries_endpoint_status_id (one per unfinished status).
-FIFO_HEAD_ID = (
-    "(SELECT min(head) FROM ("
-    "SELECT min(id) AS head FROM deliveries WHERE endpoint = ?1 AND status = 'pending' "
-    "UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = ?1 AND status = 'scheduled' "
-    "UNION ALL SELECT min(id) FROM deliveries WHERE endpoint = ?1 AND status = 'delivering'))"
-)
-
-
-def delivery_page_query(where: DeliveryFilter, limit: int, low_id: int | None = None,
-                        high_id: int | None = None) -> tuple[str, list[Any]]:
-    """One page of the delivery list, as SQLite's indexes serve it.
-
-    The schema has no (endpoint, id) index (0005), so a page filtered by
-    endpoint and not by status is one newest-first walk of (endpoint, status,
-    id) per status, each stopped after `limit` rows, merged: at most seven
-    times a page read, whatever the endpoint's history. With another
-    equality too (type, tenant) the shared query walks that one's index, as
-    it did before; every other filter is the shared query.
-    """
-    if where.endpoint is None or (where.status, where.event_type, where.tenant) != (
-            None, None, None):
-        return delivery_list_query(where, limit, low_id, high_id)
-    parts: list[str] = []
-    params: list[Any] = []
-    for status in DeliveryStatus:
-        sql, part_params = delivery_list_query(replace(where, status=status), limit,
-                                               low_id, high_id)
-        parts.append(f"SELECT * FROM ({sql})")  # noqa: S608 (built from fixed SQL)
-        params += part_params
-    return " UNION ALL ".join(parts) + " ORDER BY id DESC LIMIT ?", [*params, limit]
+# The id of the head of endpoint ?1's fifo queue (see `queries.fifo_head_id`).
+FIFO_HEAD_ID = fifo_head_id("?1")

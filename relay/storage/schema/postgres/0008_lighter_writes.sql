@@ -1,0 +1,129 @@
+-- Fewer indexes on deliveries, so each ingest, claim and recorded outcome
+-- writes fewer index entries: status is in most keys, so every change of a
+-- delivery's state is a new tuple with an entry in every index.
+--
+-- * deliveries_endpoint_id (endpoint, id): the delivery list of one endpoint
+--   now walks (endpoint, status, id) once per status and merges the walks
+--   (queries.delivery_page_query), as SQLite has since its 0005.
+-- * deliveries_unfinished (endpoint, id) for unfinished rows: a fifo queue's
+--   head is now three seeks of (endpoint, status, id) (queries.fifo_head_id),
+--   in relay_claim below, next_due_at and the queue gauges.
+-- * deliveries_leased (lease_until) for rows in flight: the reaper's scan of
+--   expired leases reads deliveries_in_flight, which holds only the attempts
+--   in flight.
+-- * deliveries_created_at: time filters and retention turn a time into id
+--   bounds by a binary search of the primary key (queries.id_at_time), as
+--   SQLite has since its 0003.
+--
+-- Measured with 10,000 deliveries drained by one relay: 20-25% fewer WAL
+-- bytes per delivery, and less PostgreSQL CPU per delivery.
+DROP INDEX deliveries_endpoint_id;
+DROP INDEX deliveries_unfinished;
+DROP INDEX deliveries_leased;
+DROP INDEX deliveries_created_at;
+
+CREATE OR REPLACE FUNCTION relay_claim(
+    p_endpoint TEXT, p_limit INTEGER, p_now DOUBLE PRECISION, p_lease_until DOUBLE PRECISION,
+    p_fifo BOOLEAN, p_max_in_flight INTEGER, p_rate DOUBLE PRECISION, p_lock_key TEXT,
+    p_blocked_wait DOUBLE PRECISION, p_owner TEXT
+) RETURNS TABLE (
+    id BIGINT, event_id TEXT, event_type TEXT, body BYTEA, attempts INTEGER,
+    next_attempt_at DOUBLE PRECISION, blocked_until DOUBLE PRECISION
+) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_wanted INTEGER := p_limit;
+    head RECORD;
+    v_head_id BIGINT;
+    v_in_flight INTEGER;
+    v_tokens DOUBLE PRECISION;
+    v_stamp DOUBLE PRECISION;
+    v_burst DOUBLE PRECISION;
+    v_claimed INTEGER;
+BEGIN
+    -- A claim lost in a database crash only means the delivery is claimed
+    -- again, which at-least-once allows: no need to wait for the WAL flush.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    IF p_fifo OR p_max_in_flight IS NOT NULL OR p_rate IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtext(p_lock_key));
+    END IF;
+    IF EXISTS (SELECT 1 FROM endpoint_state s WHERE s.name = p_endpoint
+               AND (s.paused = 1 OR s.disabled_reason IS NOT NULL)) THEN
+        -- Paused or disabled, maybe by another relay: send nothing, and hold
+        -- what an ingest racing the pause queued.
+        UPDATE deliveries d SET status = 'held', updated_at = p_now
+            WHERE d.endpoint = p_endpoint AND d.status IN ('pending', 'scheduled');
+        RETURN;
+    END IF;
+    IF p_fifo THEN
+        SELECT d.id, d.status, d.next_attempt_at INTO head FROM deliveries d
+            WHERE d.id = (SELECT min(h.head) FROM (
+                SELECT min(u.id) AS head FROM deliveries u
+                    WHERE u.endpoint = p_endpoint AND u.status = 'pending'
+                UNION ALL SELECT min(u.id) FROM deliveries u
+                    WHERE u.endpoint = p_endpoint AND u.status = 'scheduled'
+                UNION ALL SELECT min(u.id) FROM deliveries u
+                    WHERE u.endpoint = p_endpoint AND u.status = 'delivering') AS h);
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        IF head.status = 'delivering' THEN
+            RETURN QUERY SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::BYTEA, NULL::INTEGER,
+                NULL::DOUBLE PRECISION, p_now + p_blocked_wait;
+            RETURN;
+        END IF;
+        IF head.next_attempt_at > p_now THEN
+            RETURN;
+        END IF;
+        v_wanted := 1;
+        v_head_id := head.id;
+    ELSIF p_max_in_flight IS NOT NULL THEN
+        SELECT count(*) INTO v_in_flight FROM deliveries d
+            WHERE d.endpoint = p_endpoint AND d.status = 'delivering' AND d.lease_until >= p_now;
+        v_wanted := least(v_wanted, p_max_in_flight - v_in_flight);
+        IF v_wanted <= 0 THEN
+            RETURN QUERY SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::BYTEA, NULL::INTEGER,
+                NULL::DOUBLE PRECISION, p_now + p_blocked_wait;
+            RETURN;
+        END IF;
+    END IF;
+    IF p_rate IS NOT NULL THEN
+        v_burst := greatest(1.0, p_rate);
+        SELECT r.tokens, r.updated_at INTO v_tokens, v_stamp FROM endpoint_rate r
+            WHERE r.name = p_endpoint;
+        IF NOT FOUND THEN  -- a new bucket starts full, as a lane's own does
+            v_tokens := v_burst;
+            v_stamp := p_now;
+        ELSE
+            v_tokens := least(v_burst, v_tokens + greatest(p_now - v_stamp, 0) * p_rate);
+            v_stamp := greatest(p_now, v_stamp);
+        END IF;
+        v_wanted := least(v_wanted, floor(v_tokens)::INTEGER);
+        IF v_wanted <= 0 THEN
+            RETURN QUERY SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::BYTEA, NULL::INTEGER,
+                NULL::DOUBLE PRECISION, p_now + (1 - v_tokens) / p_rate;
+            RETURN;
+        END IF;
+    END IF;
+    -- SKIP LOCKED: rows another relay (or an operator's write) holds are
+    -- passed over, never waited for.
+    RETURN QUERY
+        UPDATE deliveries d SET status = 'delivering', lease_until = p_lease_until,
+            lease_owner = p_owner, updated_at = p_now
+        FROM events e
+        WHERE e.id = d.event_id AND d.id IN (
+            SELECT c.id FROM deliveries c
+            WHERE c.endpoint = p_endpoint AND c.status IN ('pending', 'scheduled')
+              AND c.next_attempt_at <= p_now AND (v_head_id IS NULL OR c.id = v_head_id)
+            ORDER BY c.next_attempt_at, c.id LIMIT v_wanted FOR UPDATE SKIP LOCKED)
+        RETURNING d.id, d.event_id, d.event_type, e.body, d.attempts, d.next_attempt_at,
+            NULL::DOUBLE PRECISION;
+    GET DIAGNOSTICS v_claimed = ROW_COUNT;
+    IF p_rate IS NOT NULL AND v_claimed > 0 THEN
+        INSERT INTO endpoint_rate (name, tokens, updated_at)
+            VALUES (p_endpoint, v_tokens - v_claimed, v_stamp)
+            ON CONFLICT (name) DO UPDATE SET tokens = EXCLUDED.tokens,
+                updated_at = EXCLUDED.updated_at;
+    END IF;
+END;
+$$;
