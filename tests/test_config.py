@@ -273,3 +273,37 @@ def test_container_configs_are_valid(name: str) -> None:
     assert config.ingest.token == "in" and config.admin.token == "ad"
     with pytest.raises(ConfigError, match="RELAY_INGEST_TOKEN is not set"):
         load_config(ROOT / "docker" / name, env={})
+
+
+def test_operations_and_format_errors_name_their_key() -> None:
+    text = textwrap.dedent("""\
+        operations:
+          notify: [ops, pager, acme]
+          events: [endpoint.*, endpoint.disable]
+        endpoints:
+          - {name: ops, url: https://hooks.slack.example/T/B, signature: x-webhook,
+             format: html, events: []}
+          - {name: acme, url: https://acme.example/hooks, signature: x-webhook, tenant: acme}
+    """)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert sorted(caught.value.errors) == [
+        "endpoints[0].format: expected one of raw, slack; got 'html'",
+        "operations.events[1]: 'endpoint.disable' matches no operational event (they are "
+        "endpoint.disabled, endpoint.failing, endpoint.recovered, delivery.failed, "
+        "endpoint.created, endpoint.updated, endpoint.deleted)",
+        "operations.notify[1]: no endpoint named 'pager' in `endpoints` (operational events "
+        "go to endpoints of relay.yaml, not to the API's)",
+        "operations.notify[2]: 'acme' belongs to tenant 'acme'; operational events tell of "
+        "every tenant's endpoints, so they go only to endpoints without a tenant",
+    ]
+    with pytest.raises(ConfigError) as caught:
+        parse_config("endpoints:\n  - {name: chat, url: https://hooks.slack.example/T/B, "
+                     "signature: x-webhook, format: slack, body: compact}\n")
+    assert caught.value.errors == ["endpoints[0].body: compact re-serialises the event, and "
+                                   "`format: slack` sends a message about it instead; use one "
+                                   "or the other"]
+    with pytest.raises(ConfigError) as caught:
+        parse_config("operations: {failing_after: soon}\n")
+    assert caught.value.errors == ["operations.failing_after: expected a duration such as "
+                                   "500ms, 5s, 10m, 2h or 30d, got 'soon'"]

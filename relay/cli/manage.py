@@ -23,11 +23,13 @@ _FIELDS = (  # (flag, body key, what it takes)
     ("--tenant", "tenant", "the tenant (platform customer) it belongs to"),
     ("--signature", "signature", "standard, x-webhook or babel"),
     ("--description", "description", "a note for people"),
+    ("--filter", "filter", "a content filter, e.g. 'data.productId == \"prod_42\"'"),
     ("--timeout", "timeout", "per-attempt limit, e.g. 10s"),
     ("--max-in-flight", "max_in_flight", "attempts in flight at once"),
     ("--rate-limit", "rate_limit", "e.g. 50/s"),
     ("--ordering", "ordering", "none or fifo"),
     ("--body", "body", "exact (default) or compact: JSON.stringify(JSON.parse(body))"),
+    ("--format", "format", "raw (default) or slack: a Slack/Teams message about each event"),
 )
 _BOOLEANS = (("--allow-http", "allow_http"), ("--disabled", "enabled"))
 

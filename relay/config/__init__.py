@@ -16,6 +16,7 @@ from relay.config.loading import (
 )
 from relay.config.models import (
     DEFAULT_TYPE_FIELDS,
+    OPERATIONAL_KINDS,
     AdminConfig,
     Config,
     DeliveryConfig,
@@ -23,6 +24,7 @@ from relay.config.models import (
     IngestConfig,
     LimitsConfig,
     LoggingConfig,
+    OperationsConfig,
 )
 from relay.config.storage_url import PostgresConfig, redact_url
 from relay.config.values import (
@@ -36,6 +38,7 @@ from relay.config.values import (
 
 __all__ = [
     "DEFAULT_TYPE_FIELDS",
+    "OPERATIONAL_KINDS",
     "SCHEMES",
     "TENANT_RE",
     "TYPE_RE",
@@ -48,6 +51,7 @@ __all__ = [
     "LimitsConfig",
     "LoggingConfig",
     "Network",
+    "OperationsConfig",
     "PostgresConfig",
     "Scheme",
     "load_client_settings",

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from relay.config.models import (
+    OPERATIONAL_KINDS,
     AdminConfig,
     Config,
     DeliveryConfig,
@@ -33,6 +34,7 @@ from relay.config.models import (
     IngestConfig,
     LimitsConfig,
     LoggingConfig,
+    OperationsConfig,
 )
 from relay.config.sources import DEFAULT_SOURCE, SourceConfig
 from relay.config.values import (
@@ -54,7 +56,7 @@ Problem = tuple[str, str]  # (key path, what is wrong)
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECTIONS: dict[str, type[BaseModel]] = {
     "ingest": IngestConfig, "admin": AdminConfig, "limits": LimitsConfig,
-    "delivery": DeliveryConfig, "logging": LoggingConfig,
+    "delivery": DeliveryConfig, "logging": LoggingConfig, "operations": OperationsConfig,
 }
 # What an endpoint inherits from `delivery` when it does not say.
 _INHERITED = {"timeout": "timeout_s", "retry_schedule": "retry_schedule_s", "jitter": "jitter"}
@@ -140,6 +142,9 @@ def endpoint_problems(data: Mapping[str, Any]) -> list[Problem]:
     if plain:
         problems.append(("url", "plain http:// needs `allow_http: true` on this endpoint "
                                 "(deliveries would travel unencrypted)"))
+    if data.get("format") == "slack" and data.get("body") == "compact":
+        problems.append(("body", "compact re-serialises the event, and `format: slack` sends "
+                                 "a message about it instead; use one or the other"))
     if data.get("signature", "standard") != "standard":
         return problems
     secret = data.get("secret")
@@ -181,9 +186,43 @@ def _build(tree: Any, problems: list[Problem]) -> Config | None:
         problems.extend(_field_problems(exc, Config, ""))
         config = None
     _cross_checks(tree, parts, problems)
+    _notify_checks(tree.get("endpoints"), parts.get("operations"), problems)
     if config is not None:
         problems.extend(source_problems(config))
     return config
+
+
+def _notify_checks(raw: Any, operations: OperationsConfig | None,
+                   problems: list[Problem]) -> None:
+    """`operations.notify` names endpoints of this file that belong to no tenant.
+
+    Of this file, because the reference is checked here and cannot dangle: an
+    API endpoint can be deleted, or given to a tenant, by the API, the
+    dashboard, the portal or another replica, none of which edits relay.yaml.
+    Of no tenant, because the events tell of every tenant's endpoints (names,
+    URLs, errors), and a tenant's endpoint is shown to that tenant's portal.
+    """
+    if operations is None:
+        return
+    tenants = {item.get("name"): item.get("tenant") for item in raw if isinstance(item, dict)} \
+        if isinstance(raw, list) else {}
+    for index, name in enumerate(operations.notify):
+        if name not in tenants:
+            problems.append((f"operations.notify[{index}]",
+                             f"no endpoint named {name!r} in `endpoints` (operational events "
+                             "go to endpoints of relay.yaml, not to the API's)"))
+        elif tenants[name] is not None:
+            problems.append((f"operations.notify[{index}]",
+                             f"{name!r} belongs to tenant {tenants[name]!r}; operational "
+                             "events tell of every tenant's endpoints, so they go only to "
+                             "endpoints without a tenant"))
+    from relay.routing import pattern_matches  # routing imports the config package
+
+    for index, pattern in enumerate(operations.events):
+        if not any(pattern_matches(pattern, kind) for kind in OPERATIONAL_KINDS):
+            problems.append((f"operations.events[{index}]",
+                             f"{pattern!r} matches no operational event (they are "
+                             f"{', '.join(OPERATIONAL_KINDS)})"))
 
 
 def source_problems(config: Config) -> list[Problem]:

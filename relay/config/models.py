@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr
 
 from relay.config.portal import Accent, BaseUrl, FrameAncestors, LinkTtl, SessionTtl, Title
+from relay.config.proxy import NoProxy, ProxyUrl, redact_proxy
 from relay.config.section import Section
 from relay.config.sources import SourceConfig, SourceNames
 from relay.config.storage_url import PostgresConfig, postgres_settings, redact_url, to_storage
@@ -52,11 +53,15 @@ from relay.config.values import (
     TypeFields,
     Url,
     choice,
+    kind,
+    to_name,
 )
+from relay.filters import Filter, parse_filter
 from relay.units import format_duration
 
 __all__ = [
     "DEFAULT_TYPE_FIELDS",
+    "OPERATIONAL_KINDS",
     "AdminConfig",
     "Config",
     "DeliveryConfig",
@@ -64,6 +69,7 @@ __all__ = [
     "IngestConfig",
     "LimitsConfig",
     "LoggingConfig",
+    "OperationsConfig",
     "PortalConfig",
     "Section",
     "SourceConfig",
@@ -75,6 +81,9 @@ DEFAULT_TYPE_FIELDS = ("type", "event", "event_type", "EventType")
 BodyForm = Annotated[Literal["exact", "compact"],
                      BeforeValidator(choice("exact", "compact"),
                                      json_schema_input_type=Literal["exact", "compact"])]
+ContentFilter = Annotated[
+    Filter | None, BeforeValidator(parse_filter, json_schema_input_type=str | None),
+    PlainSerializer(lambda f: None if f is None else f.text, return_type=str | None)]
 Storage = Annotated[str, BeforeValidator(to_storage, json_schema_input_type=str),
                     PlainSerializer(redact_url, when_used="json")]
 
@@ -116,10 +125,46 @@ class DeliveryConfig(Section):
     lease_margin_s: PositiveDuration = Field(default=60.0, alias="lease_margin")
     """A claimed delivery's lease is the endpoint's timeout plus this; when it runs out
     (the process died) any relay sharing the store takes the delivery over."""
+    proxy: ProxyUrl = Field(default=None, repr=False)
+    """An HTTP proxy every delivery goes through (`http://user:password@host:port`);
+    https:// endpoints are reached by CONNECT, the relay still checks their addresses."""
+    no_proxy: NoProxy = ()
+    """Host names, domains (`.internal`), addresses or CIDRs reached without the proxy."""
 
 
 def _delivery_default(name: str) -> Any:
     return DeliveryConfig.model_fields[name].default
+
+
+OPERATIONAL_KINDS = ("endpoint.disabled", "endpoint.failing", "endpoint.recovered",
+                     "delivery.failed", "endpoint.created", "endpoint.updated", "endpoint.deleted")
+BodyFormat = Annotated[Literal["raw", "slack"],
+                       BeforeValidator(choice("raw", "slack"),
+                                       json_schema_input_type=Literal["raw", "slack"])]
+
+
+def names_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list of endpoint names, got {kind(value)}")
+    return tuple(to_name(item) for item in value)
+
+
+EndpointNames = Annotated[tuple[str, ...],
+                          BeforeValidator(names_list, json_schema_input_type=list[str])]
+
+
+class OperationsConfig(Section):
+    """The relay's own events about itself (README, "Operational events")."""
+
+    notify: EndpointNames = ()
+    """relay.yaml endpoints that get the operational events (none: none are made)."""
+    events: EventPatterns = ("*",)
+    """Which kinds: exact names or globs such as `endpoint.*`."""
+    failing_after_s: PositiveDuration = Field(default=3600.0, alias="failing_after")
+    """`endpoint.failing` once an endpoint has had no success for this long."""
+    min_interval_s: PositiveDuration = Field(default=900.0, alias="min_interval")
+    """At most one event per endpoint and kind this often (health kinds); the others
+    are counted in the next one's `suppressed`."""
 
 
 class LoggingConfig(Section):
@@ -174,6 +219,12 @@ class EndpointConfig(Section):
     """The platform's customer this endpoint belongs to: it gets only that tenant's events."""
     sources: SourceNames = None
     """Only events from these sources (`default` is /v1/events); none: from every source."""
+    body_format: BodyFormat = Field(default="raw", alias="format")
+    """`slack`: the body is a Slack/Teams incoming-webhook message (`{"text": ...}`)
+    describing the event, instead of the event itself."""
+    content_filter: ContentFilter = Field(default=None, alias="filter")
+    """An expression over the event's fields (`data.productId == "prod_42"`); only the
+    events it is true for are delivered. See README, "Content filters"."""
 
 
 class Config(Section):
@@ -187,6 +238,7 @@ class Config(Section):
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
     portal: PortalConfig = PortalConfig()
+    operations: OperationsConfig = OperationsConfig()
     retention_s: PositiveDuration = Field(default=30 * 86400.0, alias="retention")
     events: OptionalEventTypes = None
     events_strict: Bool = False
@@ -248,7 +300,8 @@ class Config(Section):
             f"admin      token {'set' if self.admin.token else 'not set'}",
             f"delivery   timeout {format_duration(d.timeout_s)}, retries "
             f"[{', '.join(format_duration(s) for s in d.retry_schedule_s)}], "
-            f"jitter {d.jitter:g}, concurrency {d.concurrency}",
+            f"jitter {d.jitter:g}, concurrency {d.concurrency}"
+            + (f", proxy {redact_proxy(d.proxy)}" if d.proxy else ""),
             f"retention  {format_duration(self.retention_s)}",
             f"events     {len(self.events)} in catalog{' (strict)' if self.events_strict else ''}"
             if self.events is not None else "events     no catalog",
@@ -257,11 +310,17 @@ class Config(Section):
               for s in self.sources),
             f"endpoints  {len(self.endpoints)}",
         ]
+        if self.operations.notify:
+            lines.insert(-1, f"operations notify {', '.join(self.operations.notify)}")
         for e in self.endpoints:
             state = "" if e.enabled else " (disabled)"
             secrets = f"{len(e.secrets)} secret{'s' if len(e.secrets) != 1 else ''}"
             lines.append(f"  - {e.name}{state}: {e.url}")
             body = ", compact body" if e.body == "compact" else ""
-            lines.append(f"      events {', '.join(e.events)}; {e.signature} signature, "
+            lines.append(f"      events {', '.join(e.events) or 'none'}; {e.signature} signature, "
                          f"{secrets}{body}")
+            if e.content_filter is not None or e.body_format != "raw":
+                extra = [f"filter {e.content_filter.text}"] if e.content_filter else []
+                extra += [f"format {e.body_format}"] if e.body_format != "raw" else []
+                lines.append(f"      {'; '.join(extra)}")
         return "\n".join(lines)

@@ -16,7 +16,6 @@ from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 
 from relay.config.section import Section
 from relay.config.values import (
-    FIELD_PATH_RE,
     NAME_RE,
     OptionalStr,
     PositiveDuration,
@@ -26,6 +25,7 @@ from relay.config.values import (
     standard_secret_problem,
     to_name,
 )
+from relay.filters import FIELD_PATH_RE
 
 __all__ = [
     "DEFAULT_SOURCE",

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from relay.filters import FIELD_PATH_RE
 from relay.hosts import HOST_NAME_RE, is_address, split_host
 from relay.units import format_duration, format_rate, parse_duration, parse_rate, parse_size
 
@@ -46,8 +47,6 @@ PATTERN_RE = re.compile(r"[A-Za-z0-9_.*-]{1,128}")
 TYPE_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 # A tenant id as platforms have them (`42`, `cus_8f3`, `acme@example.com`): printable ASCII.
 TENANT_RE = re.compile(r"[\x21-\x7e]{1,128}")
-# A dotted path into the payload: `CustomerId`, `data.userId`, `payload.customer_id`.
-FIELD_PATH_RE = re.compile(r"[A-Za-z0-9_$@-]{1,64}(?:\.[A-Za-z0-9_$@-]{1,64}){0,7}")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _LISTEN_RE = re.compile(r"(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):([0-9]{1,5})")
 

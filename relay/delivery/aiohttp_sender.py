@@ -21,7 +21,10 @@ What a caller can rely on:
   downloaded (the connection is closed instead of reused). The body is not
   decompressed: `Accept-Encoding: identity` asks for it as is, and what arrives
   is recorded raw.
-* No cookies are kept between deliveries, no proxy from the environment is used.
+* No cookies are kept between deliveries, no proxy from the environment is used:
+  only `delivery.proxy` (`relay.delivery.egress` says how the SSRF rules still
+  apply through it). A failure of the proxy itself (unreachable, or refusing
+  the CONNECT) is an error starting `proxy error:`, retried like a network one.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ import errno
 import ssl
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from relay.config import Config
+from relay.delivery.egress import Egress, proxy_answer_error, proxy_status_error
 from relay.delivery.sender import MAX_RESPONSE_BYTES, USER_AGENT, SendResult
 from relay.delivery.ssrf import (
     DestinationPolicy,
@@ -70,6 +75,8 @@ class AiohttpSender:
     `max_timeout_s` bounds how long an attempt can run, so that a pool retired
     by `reconfigure()` is closed only after its attempts ended.
 
+    `egress` is `delivery.proxy` and `delivery.no_proxy` (direct when None).
+
     `send(..., allow_http=False)` refuses a plain `http://` URL; None (the
     caller does not say) leaves it to config validation, which already refuses
     `http://` without `allow_http: true`. None is the default so that a URL
@@ -84,9 +91,12 @@ class AiohttpSender:
         resolver: AbstractResolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_timeout_s: float = 10.0,
+        egress: Egress | None = None,
     ) -> None:
         self._limit = max(concurrency, 0)
         self._guard = GuardedResolver(DestinationPolicy.of(allow_networks), resolver)
+        self._egress = egress or Egress()
+        self._guard.trust(self._proxy_key())
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._max_timeout_s = max_timeout_s
         self._session: aiohttp.ClientSession | None = None
@@ -100,7 +110,8 @@ class AiohttpSender:
         ssl_context: ssl.SSLContext | None = None,
     ) -> AiohttpSender:
         """The sender for a relay.yaml: its allowed networks, no cap of its own."""
-        sender = cls(0, resolver=resolver, ssl_context=ssl_context)
+        sender = cls(0, resolver=resolver, ssl_context=ssl_context,
+                     egress=Egress.of(config.delivery.proxy, config.delivery.no_proxy))
         sender.reconfigure(config)
         return sender
 
@@ -108,19 +119,26 @@ class AiohttpSender:
     def policy(self) -> DestinationPolicy:
         return self._guard.policy
 
-    def reconfigure(self, config: Config) -> None:
-        """Apply a reloaded relay.yaml's `delivery.allow_networks`.
+    def _proxy_key(self) -> tuple[str, int] | None:
+        proxy = self._egress.proxy
+        return (proxy.host, proxy.port) if proxy is not None else None
 
-        When the allowed networks change, pooled keep-alive connections were
-        checked under the old policy, so new attempts get a fresh pool; the old
-        one is closed once the attempts already on it are over.
+    def reconfigure(self, config: Config) -> None:
+        """Apply a reloaded relay.yaml's `delivery.allow_networks`, `proxy` and `no_proxy`.
+
+        When they change, pooled keep-alive connections were checked under the
+        old policy (or go to the old proxy), so new attempts get a fresh pool;
+        the old one is closed once the attempts already on it are over.
         """
         self._max_timeout_s = max([config.delivery.timeout_s,
                                    *(e.timeout_s for e in config.endpoints)])
         policy = DestinationPolicy(config.delivery.allow_networks)
-        if policy == self._guard.policy:
+        egress = Egress.of(config.delivery.proxy, config.delivery.no_proxy)
+        if policy == self._guard.policy and egress == self._egress:
             return
         self._guard.policy = policy
+        self._egress = egress
+        self._guard.trust(self._proxy_key())
         self._targets.clear()
         old, self._session = self._session, None
         if old is not None:
@@ -199,6 +217,14 @@ class AiohttpSender:
         if allow_http is False and target.scheme == "http":
             return SendResult(None, b"", None, "refused destination: plain http:// needs "
                               "`allow_http: true` on the endpoint", _ms(started), permanent=True)
+        options: dict[str, Any] = {}
+        proxied = self._egress.applies(target.host or "")
+        if proxied:
+            routed = await self._through_proxy(target, options)
+            if isinstance(routed, SendResult):
+                return SendResult(None, b"", None, routed.error, _ms(started),
+                                  permanent=routed.permanent)
+            target = routed
         session = self._session if self._session is not None else self._open()
         status: int | None = None
         retry_after: str | None = None
@@ -207,12 +233,18 @@ class AiohttpSender:
         data = bytearray()
         try:
             async with session.post(
-                target, data=body, headers={"Content-Type": "application/json", **headers},
-                allow_redirects=False, timeout=self._timeout(timeout_s),
+                target, data=body,
+                headers={"Content-Type": "application/json", **headers,
+                         **options.pop("headers", {})},
+                allow_redirects=False, timeout=self._timeout(timeout_s), **options,
             ) as response:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
-                if 300 <= status < 400:
+                proxy_status = (proxy_status_error(response.headers.get("Proxy-Status"))
+                                if proxied else None)
+                if proxied and (status == 407 or proxy_status is not None):
+                    error = proxy_answer_error(status, response.reason, proxy_status=proxy_status)
+                elif 300 <= status < 400:
                     error = _redirect_error(status, response.headers.get("Location"))
                 content = response.content
                 length = response.content_length
@@ -227,8 +259,38 @@ class AiohttpSender:
             error = f"timed out after {timeout_s:g}s"
         except (aiohttp.ClientError, OSError) as exc:
             error, permanent = _describe(exc)
+            if proxied and isinstance(exc, aiohttp.ClientConnectorError) and (
+                    self._egress.is_proxy(exc.host, exc.port)):
+                error = f"proxy error: {error}"
         return SendResult(status, bytes(data), retry_after, error, _ms(started),
                           permanent=permanent)
+
+    async def _through_proxy(self, target: URL, options: dict[str, Any]) -> URL | SendResult:
+        """The URL to ask the proxy for, its options set; or why not to send at all.
+
+        The destination's name is resolved and judged here, as a direct
+        delivery's would be at connect time; https:// is tunnelled to the
+        checked address with TLS and `Host` kept on the name.
+        """
+        host, port = target.host or "", target.port or 0
+        try:
+            answers = await self._guard.checked(host, port)
+        except DestinationRefused as exc:
+            return SendResult(None, b"", None, str(exc), 0.0, permanent=True)
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or "no address"
+            return SendResult(None, b"", None, f"DNS failure: cannot resolve {host} ({reason})",
+                              0.0)
+        options["proxy"] = self._egress.url
+        authorization = self._egress.authorization
+        credentials = {"Proxy-Authorization": authorization} if authorization else {}
+        if target.scheme != "https":
+            options["headers"] = credentials  # aiohttp sends proxy_headers on CONNECT only
+            return target
+        options["proxy_headers"] = credentials or None
+        options["server_hostname"] = host
+        options["headers"] = {"Host": target.host_port_subcomponent or host}
+        return target.with_host(answers[0]["host"])
 
     async def aclose(self) -> None:
         """Close the pool (and any pool retired by a reload) and the resolver."""
@@ -304,6 +366,11 @@ def _describe(exc: BaseException) -> tuple[str, bool]:
         os_error = exc.os_error
         reason = getattr(os_error, "reason", None) or os_error.strerror or str(os_error)
         return f"TLS error with {exc.host}:{exc.port}: {reason}", False
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        proxy_status = proxy_status_error(
+            exc.headers.get("Proxy-Status") if exc.headers is not None else None)
+        return proxy_answer_error(exc.status, exc.message, connect=True,
+                                  proxy_status=proxy_status), False
     if isinstance(exc, aiohttp.ClientConnectorError):
         code = exc.os_error.errno
         where = f"{exc.host}:{exc.port}"

@@ -34,11 +34,13 @@ from relay.config import Config, EndpointConfig
 from relay.delivery.lane import SLOW_AFTER_S, Lane, bind_delivery
 from relay.delivery.limits import Slots
 from relay.delivery.outcomes import attempt_result, interrupted_result
-from relay.delivery.recorder import Finished, Recorder
+from relay.delivery.recorder import Finished, Recorder, StoredCallback
 from relay.delivery.runtime import EndpointRuntime
 from relay.delivery.sender import Sender, SendResult
 from relay.exceptions import StorageError
 from relay.models import AttemptResult, ClaimedDelivery, DeliveryStatus
+from relay.operational import is_operational
+from relay.slack import slack_body
 from relay.storage.base import Storage
 
 __all__ = ["AttemptListener", "Dispatcher"]
@@ -88,6 +90,7 @@ class Dispatcher:
         self.recorder = Recorder(storage, self._stored, clock,
                                  limit=_unstored_limit(config.delivery.concurrency))
         self._listeners: list[AttemptListener] = []
+        self._batch_listeners: list[StoredCallback] = []
 
     @contextlib.contextmanager
     def on_attempt(self, listener: AttemptListener) -> Iterator[None]:
@@ -101,6 +104,19 @@ class Dispatcher:
             yield
         finally:
             self._listeners.remove(listener)
+
+    @contextlib.contextmanager
+    def on_stored(self, listener: StoredCallback) -> Iterator[None]:
+        """Call `listener` with each stored batch (and the endpoints it disabled), as above.
+
+        For what needs the claimed delivery beside the outcome (the
+        operational events: an event's id and type).
+        """
+        self._batch_listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._batch_listeners.remove(listener)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -329,7 +345,11 @@ class Dispatcher:
             self._pooled[claimed.id] = (time.monotonic(), lane)
         endpoint = runtime.endpoint
         started = self.clock()
-        body = claimed.body if endpoint.body == "exact" else runtime.compact(claimed)
+        if endpoint.body_format == "slack":
+            body = slack_body(claimed.event_type, claimed.event_id, claimed.body,
+                              is_operational(claimed.event_id))
+        else:
+            body = claimed.body if endpoint.body == "exact" else runtime.compact(claimed)
         headers = dict(endpoint.headers)
         headers.update(runtime.signer.headers(claimed.event_id, claimed.event_type,
                                               int(started), body))
@@ -370,6 +390,11 @@ class Dispatcher:
             if self.lanes.get(name) and self.lanes[name].runtime.held_reason != reason:
                 self.set_held(name, reason)
                 log.warning("endpoint_disabled", endpoint=name, reason=reason)
+        for batch_listener in self._batch_listeners:
+            try:
+                batch_listener(batch, disabled)
+            except Exception:
+                log.exception("stored_listener_failed")
         info = log.is_enabled_for(logging.INFO)
         for result, claimed in batch:
             lane = self.lanes.get(claimed.endpoint)

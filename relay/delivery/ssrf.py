@@ -22,6 +22,9 @@ aiohttp's connection path rather than in front of it:
   refused address, and raises `DestinationRefused` when none is left. aiohttp
   connects only to the addresses a resolver returns, and keeps TLS SNI and the
   Host header on the URL's hostname, so nothing unchecked is ever dialled.
+* `GuardedResolver.checked` does the same for a delivery through
+  `delivery.proxy`, before the proxy is asked (`relay.delivery.egress`); the
+  proxy's own address and port are the one exemption (`trust`).
 * `GuardedResolver.socket_factory` re-checks the address each socket is about
   to connect to (aiohttp's `socket_factory` hook). It is the last line: it
   also covers IP-literal URLs, which aiohttp never sends through a resolver.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -41,6 +45,7 @@ from aiohttp.resolver import DefaultResolver
 from relay.exceptions import RelayError
 
 __all__ = [
+    "CHECKED_TTL_S",
     "METADATA_ADDRESSES",
     "DestinationPolicy",
     "DestinationRefused",
@@ -52,6 +57,7 @@ __all__ = [
     "parse_ip",
 ]
 
+CHECKED_TTL_S = 10.0  # as long as aiohttp's DNS cache keeps a direct delivery's answers
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -295,13 +301,56 @@ class GuardedResolver(AbstractResolver):
         self.policy = policy
         self._inner = inner
         self._owns_inner = inner is None
+        self._trusted: tuple[str, int] | None = None
+        self._trusted_addresses: set[tuple[str, int]] = set()
+        self._checked: dict[tuple[str, int], tuple[float, list[ResolveResult]]] = {}
+
+    def trust(self, proxy: tuple[str, int] | None) -> None:
+        """Exempt the operator's proxy (host, port) from the policy, and forget checked names.
+
+        Only that port of the proxy's addresses is exempt, and only as the
+        name (or address) relay.yaml gives: an endpoint URL naming another
+        port of the proxy's machine is judged like any other destination.
+        """
+        self._trusted = proxy
+        self._trusted_addresses.clear()
+        if proxy is not None and parse_ip(proxy[0]) is not None:
+            self._trusted_addresses.add(proxy)
+        self._checked.clear()
+
+    async def _answers(self, host: str, port: int,
+                       family: socket.AddressFamily) -> list[ResolveResult]:
+        if self._inner is None:
+            self._inner = DefaultResolver()  # needs the running loop, so created here
+        return await self._inner.resolve(host, port, family)
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        if self._inner is None:
-            self._inner = DefaultResolver()  # needs the running loop, so created here
-        answers = await self._inner.resolve(host, port, family)
+        answers = await self._answers(host, port, family)
+        if self._trusted == (host, port):
+            self._trusted_addresses.update((a["host"], port) for a in answers)
+            return answers
+        return self._filter(host, answers)
+
+    async def checked(self, host: str, port: int) -> list[ResolveResult]:
+        """A destination's allowed addresses, for a delivery through the proxy.
+
+        The proxy is asked for one of these, never for what it would resolve
+        itself; answers are kept `CHECKED_TTL_S` (aiohttp's DNS cache, which
+        direct deliveries use, does not see these lookups).
+        """
+        now = time.monotonic()
+        cached = self._checked.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        allowed = self._filter(host, await self._answers(host, port, socket.AF_UNSPEC))
+        if len(self._checked) >= 1024:
+            self._checked.clear()
+        self._checked[(host, port)] = (now + CHECKED_TTL_S, allowed)
+        return allowed
+
+    def _filter(self, host: str, answers: list[ResolveResult]) -> list[ResolveResult]:
         policy = self.policy
         allowed: list[ResolveResult] = []
         refused: list[tuple[str, str]] = []
@@ -330,6 +379,8 @@ class GuardedResolver(AbstractResolver):
         """
         family, type_, proto, _, sockaddr = addr_info
         host = str(sockaddr[0])
+        if (host, sockaddr[1]) in self._trusted_addresses:
+            return socket.socket(family=family, type=type_, proto=proto)
         reason = self.policy.refusal_for(host)
         if reason is not None:
             raise DestinationRefused(host, [(host, reason)])

@@ -144,7 +144,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The metrics count every attempt stored from the start to the end of the stop.
-        with dispatcher.on_attempt(state.metrics.observe_attempt):
+        with dispatcher.on_attempt(state.metrics.observe_attempt), \
+                dispatcher.on_stored(state.notices.stored):
             await storage.open()
             purger: asyncio.Task[None] | None = None
             try:
@@ -164,6 +165,7 @@ def create_app(
                     purger.cancel()
                     await asyncio.gather(purger, return_exceptions=True)
                 await dispatcher.stop(config.delivery.shutdown_grace_s)
+                await state.notices.aclose()
                 await sender.aclose()
                 await storage.close()
                 log.info("relay_stopped")

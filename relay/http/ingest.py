@@ -202,7 +202,7 @@ def parse_event(
             tenant = _as_tenant(raw_tenant, f"{prefix}field {config.ingest.tenant_field!r} "
                                             "(ingest.tenant_field)")
             tenant_source = f"field {config.ingest.tenant_field!r}"
-    return make_event(state, body, received_at, prefix, event_type,
+    return make_event(state, body, value, received_at, prefix, event_type,
                       key, key_source, tenant, tenant_source)
 
 
@@ -221,14 +221,15 @@ def _as_tenant(raw: Any, where: str) -> str:
 
 
 def make_event(
-    state: RelayState, body: bytes, received_at: float, prefix: str,
+    state: RelayState, body: bytes, value: Any, received_at: float, prefix: str,
     event_type: str, key: str | None, key_source: str,
     tenant: str | None, tenant_source: str, source: str | None = None,
 ) -> NewEvent:
     """The checks every event passes, however its type, id and tenant were found; routed.
 
-    `key_source` and `tenant_source` say where the values were read, for the
-    message that refuses them; `prefix` places the event in a batch.
+    `value` is the parsed body, for the endpoints' content filters; `key_source`
+    and `tenant_source` say where the values were read, for the message that
+    refuses them; `prefix` places the event in a batch.
     """
     config = state.config
     if not TYPE_RE.fullmatch(event_type):
@@ -251,8 +252,8 @@ def make_event(
         id=key if key is not None else new_event_id(received_at),
         type=event_type,
         body=body,
-        endpoints=(state.router.route(event_type, tenant) if source is None
-                   else state.router.route_source(source, event_type, tenant)),
+        endpoints=(state.router.route(event_type, tenant, value) if source is None
+                   else state.router.route_source(source, event_type, tenant, value)),
         received_at=received_at,
         keyed=key is not None,
         tenant=tenant,

@@ -139,6 +139,7 @@ async def create_endpoint(state: RelayState, body: Any) -> tuple[str, str]:
                       f"{state.config.limits.endpoints_per_tenant} endpoints "
                       "(limits.endpoints_per_tenant)", tenant=endpoint.tenant)
     await state.endpoint_changed(ApiEndpoint(row, versions, endpoint))
+    state.notices.changed("endpoint.created", endpoint.name, endpoint)
     return endpoint.name, given_secret
 
 
@@ -165,15 +166,17 @@ async def update_endpoint(state: RelayState, name: str, body: Any) -> None:
     if not await state.storage.update_endpoint(row):
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
     await state.endpoint_changed(ApiEndpoint(row, current.secrets, endpoint))
+    state.notices.changed("endpoint.updated", name, endpoint, fields=list(patch))
 
 
 async def delete_endpoint(state: RelayState, name: str) -> int:
     """Delete an API endpoint; its waiting deliveries become `cancelled`. Returns how many."""
-    api_endpoint(state, name)
+    deleted = api_endpoint(state, name).config
     cancelled = await state.storage.delete_endpoint(name, state.clock())
     if cancelled is None:
         raise Problem(404, "unknown-endpoint", f"no endpoint named {name!r}", endpoint=name)
     await state.endpoint_deleted(name)
+    state.notices.changed("endpoint.deleted", name, deleted)
     return cancelled
 
 

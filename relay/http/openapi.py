@@ -28,6 +28,7 @@ _ENDPOINT_EXAMPLE = {
     "name": "crm-sync", "url": "https://crm.example.com/hooks/license",
     "events": ["license.*", "order.created"], "signature": "standard", "tenant": "cus_8f3",
     "description": "License events for Acme's CRM",
+    "filter": 'data.productId in ["prod_42", "prod_43"]',
 }
 _PATCH_EXAMPLE = {"enabled": False, "events": ["license.expired"]}
 _SOURCE_EXAMPLE = {

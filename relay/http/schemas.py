@@ -156,6 +156,10 @@ class EndpointOut(_Answer):
     tenant: str | None = None
     sources: list[str] | None = None
     """Only events of these sources (`default`: /v1/events); null: of every source."""
+    filter: str | None = None
+    """The content filter: only events it is true for are delivered; null: every event."""
+    format: Literal["raw", "slack"] | None = None
+    """slack: deliveries are Slack/Teams incoming-webhook messages describing each event."""
     status: Literal["ok", "error", "paused", "disabled"]
     status_reason: str | None
     paused: bool

@@ -140,8 +140,8 @@ class SourceEndpoint:
                                      "ingest.tenant_field")
         if tenant is not None and not isinstance(tenant, str):
             tenant = _text(tenant, tenant_where, "invalid-tenant")
-        return make_event(self.state, body, self.state.clock(), "", event_type, key, key_where,
-                          tenant, tenant_where, source.name)
+        return make_event(self.state, body, value, self.state.clock(), "", event_type, key,
+                          key_where, tenant, tenant_where, source.name)
 
     def _type(self, value: dict[str, Any], headers: dict[str, str]) -> str:
         type_from = self.source.type_from

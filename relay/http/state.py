@@ -27,6 +27,7 @@ from relay.delivery.dispatcher import Dispatcher
 from relay.exceptions import ConfigError, StorageError
 from relay.http.auth import HostRule
 from relay.metrics import RelayMetrics
+from relay.operational import Notices
 from relay.registry import ApiEndpoint, Registry
 from relay.routing import Router
 from relay.source_store import open_source
@@ -72,6 +73,7 @@ class RelayState:
     metrics: RelayMetrics = field(default_factory=RelayMetrics)
     host_rule: HostRule = field(init=False)
     router: Router = field(init=False)
+    notices: Notices = field(init=False)
     last_reload: ReloadOutcome | None = None
     api_sources: tuple[SourceConfig, ...] = ()  # made through the admin API, by name
     _expiry: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
@@ -83,6 +85,8 @@ class RelayState:
     def __post_init__(self) -> None:
         self.host_rule = host_rule(self.config)
         self.router = Router(self.registry)
+        self.notices = Notices(self.config, self.storage, self.dispatcher.notify, self.clock,
+                               lambda name: self.registry.get(name))
 
     # -- start and reload ----------------------------------------------------------------
 
@@ -144,6 +148,8 @@ class RelayState:
         await self.storage.sync_endpoints(self.registry.active(), self.clock())
         self.dispatcher.reload(self.config, await self.storage.held_endpoints(),
                                list(self.registry))
+        self.notices.reconfigure(self.config)
+        self.notices.reloaded(old.endpoints, self.config.endpoints)
         self.last_reload = ReloadOutcome(self.clock())
         self.metrics.reloads.labels("applied").inc()
         self.metrics.config_rejected.set(0)
@@ -162,6 +168,7 @@ class RelayState:
         self.registry.drop(name)
         self.router.remove(name)
         self.dispatcher.remove(name)
+        self.notices.forget(name)
         self._schedule_expiry()
 
     def heard_of_sources(self) -> None:

@@ -311,6 +311,12 @@ def test_the_cli_manages_endpoints_and_shows_a_secret_once(ops: Ops) -> None:
     assert ops.get("/v1/endpoints/crm").json()["body"] == "compact"
     refused = ops.cli("endpoints", "update", "crm", "--body", "pretty")
     assert refused.code == 2 and "body: expected one of exact, compact" in refused.err
+    both = ops.cli("endpoints", "update", "crm", "--format", "slack")  # body is compact
+    assert both.code == 2 and "body: compact re-serialises the event" in both.err
+    assert ops.cli("endpoints", "update", "crm", "--body", "exact", "--format", "slack",
+                   "--filter", "data.seats >= 10").code == 0
+    answer = ops.get("/v1/endpoints/crm").json()
+    assert (answer["format"], answer["filter"]) == ("slack", "data.seats >= 10")
     rotated = ops.cli("endpoints", "rotate-secret", "crm", "--expire-previous-in", "1h")
     assert rotated.code == 0 and "signs too until" in rotated.out
     assert rotated.out.split("secret: ", 1)[1].strip() != secret

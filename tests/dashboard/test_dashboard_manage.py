@@ -166,6 +166,26 @@ def test_edit_keeps_what_was_inherited_and_disable_enable_switch_routing(
     assert api(dash, "GET", f"/v1/endpoints/{name}").json()["enabled"] is True
 
 
+def test_the_form_sets_shows_and_checks_a_content_filter(dash: Dash, ui: httpx.Client,
+                                                         target: Receiver) -> None:
+    """An operator reads and writes an endpoint's filter where its other settings are."""
+    wanted = 'data.productId == "prod_42" and data.seats >= 10'
+    name, _ = create(ui, url=target.url + "/hooks", filter=wanted)
+    assert api(dash, "GET", f"/v1/endpoints/{name}").json()["filter"] == wanted
+    form = parse(ui.get(f"/ui/endpoints/{name}/edit").text)
+    assert form.one("input", name="filter").attrs["value"] == wanted
+    values = form_fields(form.one("form", cls="endpoint-form"))
+    values.update(filter=["data.seats = 10"])
+    refused = ui.post(f"/ui/endpoints/{name}/edit", data=values)
+    assert refused.status_code == 422
+    assert errors_beside(parse(refused.text)) == {
+        "filter": ["unexpected '=' at character 12 (equality is `==`)"]}
+    assert api(dash, "GET", f"/v1/endpoints/{name}").json()["filter"] == wanted
+    values.update(filter=[""])  # emptied: every event again
+    assert ui.post(f"/ui/endpoints/{name}/edit", data=values).status_code == 303
+    assert api(dash, "GET", f"/v1/endpoints/{name}").json()["filter"] is None
+
+
 def test_rotate_shows_the_new_secret_once_and_both_verify_during_the_overlap(
         dash: Dash, ui: httpx.Client, target: Receiver) -> None:
     name, old = create(ui, url=target.url + "/hooks")

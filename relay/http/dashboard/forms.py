@@ -34,8 +34,8 @@ __all__ = [
 FORM_LIMIT_BYTES = 16 * 1024
 MAX_FIELDS = 256  # an event catalog's checkboxes, well within the size limit
 # What an operator's form holds, in the order it shows them.
-OPERATOR_FIELDS = ("name", "url", "events", "tenant", "description", "signature", "enabled",
-                   "allow_http", "headers", "max_in_flight", "rate_limit", "timeout",
+OPERATOR_FIELDS = ("name", "url", "events", "filter", "tenant", "description", "signature",
+                   "enabled", "allow_http", "headers", "max_in_flight", "rate_limit", "timeout",
                    "retry_schedule", "retry_client_errors", "ordering", "disable_after")
 # What a tenant may set on its own endpoints; the rest stays as the operator's defaults.
 PORTAL_FIELDS = ("url", "events", "description", "enabled")
