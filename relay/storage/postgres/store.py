@@ -6,10 +6,11 @@ its work between them:
 - **Ingest** is idempotent across relays: events go in with `INSERT ... ON
   CONFLICT DO NOTHING RETURNING id`, in id order (so two transactions never
   wait on each other's keys in opposite orders). A key that another relay
-  committed meanwhile shows up as "not inserted": the transaction is rolled
-  back and run again, and then sees the stored body to compare. Concurrent
-  ingests share transactions (`batching.GroupCommit`), since the WAL flush
-  of a commit costs more than the statements in it.
+  committed meanwhile shows up as "not inserted": the round is run again
+  the long way, which sees the stored body to compare. Concurrent ingests
+  share transactions (`batching.GroupCommit`), since the WAL flush of a
+  commit costs more than the statements in it, and a round is one call of
+  `relay_ingest` (`ingest.py`).
 - **Claims** lease rows with `FOR UPDATE SKIP LOCKED`, so relays never wait
   for, nor take, each other's rows; a claim is one call of the `relay_claim`
   function (0001_initial.sql), one round trip. An endpoint's claims are
@@ -54,7 +55,6 @@ from relay.exceptions import StorageError, StorageUnavailable
 from relay.models import (
     AttemptResult,
     ClaimedDelivery,
-    DeliveryStatus,
     IngestOutcome,
     NewEvent,
 )
@@ -63,11 +63,12 @@ from relay.storage.health import Health, endpoints_to_disable, latest_attempts
 from relay.storage.postgres.batching import GroupCommit, IngestJob, Job, RecordJob
 from relay.storage.postgres.endpoints import EndpointsMixin
 from relay.storage.postgres.errors import RETRYABLE, wrap_exceptions
+from relay.storage.postgres.ingest import IngestMixin, Raced
 from relay.storage.postgres.listener import ENDPOINT_CHANGED, HOLD_CHANGED, WakeupListener, payloads
 from relay.storage.postgres.migrate import migrate
 from relay.storage.postgres.operations import OperationsMixin
 from relay.storage.postgres.portal import PortalMixin
-from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, fifo_head_id, sort_out_job
+from relay.storage.queries import HELD_STATUS, RELEASED_STATUS, fifo_head_id
 
 __all__ = ["PostgresStorage"]
 
@@ -78,10 +79,8 @@ MAX_TRANSACTION_TRIES = 5
 # A lane stopped by a limit another relay holds (max_in_flight, a fifo head in
 # flight) claims again after this long: finished attempts do not NOTIFY.
 BLOCKED_WAIT_S = 0.25
-INGEST_NOTIFY_EVERY_S = 0.1
 DEAF_POLL_S = 2.0  # while the LISTEN connection is down, lanes poll this often
 _APPLICATION_NAME = "relay"
-_ALREADY_STORED = "RL001"  # relay_ingest: an event id of the round exists (0009)
 
 
 # A round of attempt results in one statement: the attempts, the deliveries'
@@ -120,11 +119,7 @@ _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext(k)) FROM unnest($1:
 _LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k"
 
 
-class _Raced(Exception):
-    """Another relay committed one of this round's event ids first: run the round again."""
-
-
-class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
+class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, IngestMixin, Storage):
     """The scale-out backend; see the module docstring for how relays share it."""
 
     leases_count_as_in_flight = True  # max_in_flight holds across relays
@@ -285,7 +280,7 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
                         if not durable:
                             await conn.execute("SET LOCAL synchronous_commit = off")
                         return await fn(conn)
-                except (*RETRYABLE, _Raced):
+                except (*RETRYABLE, Raced):
                     if attempt >= MAX_TRANSACTION_TRIES:
                         raise StorageUnavailable(
                             "the transaction kept conflicting with other relays") from None
@@ -377,49 +372,6 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
             if not job.future.done():
                 job.future.set_result(outcome)
 
-    async def _ingest_in_one_call(
-        self, jobs: list[IngestJob], notices: set[str]
-    ) -> list[list[IngestOutcome]] | None:
-        """The round as one call of `relay_ingest` (0009): one round trip, its own commit.
-
-        Returns None, having stored nothing, when one of the round's event ids
-        is already stored: the transaction in `_apply_ingests` then reads the
-        stored events and answers duplicates and conflicts.
-        """
-        outcomes: list[list[IngestOutcome]] = []
-        fresh: list[NewEvent] = []
-        seen: dict[str, tuple[bytes, str, int]] = {}  # ids repeated within the round
-        for job in jobs:
-            job_outcomes, job_fresh = sort_out_job(job.events, seen)
-            outcomes.append(job_outcomes)
-            fresh.extend(job_fresh)
-        if not fresh:
-            return outcomes
-        names = sorted({name for e in fresh for name in e.endpoints})
-        keys = sorted(f"relay:endpoint:{self.schema}:{name}" for name in names)
-        if keys:
-            keys.append(self._id_lock_key)
-        rows = [(e, name) for e in fresh for name in e.endpoints]
-        candidates = sorted(self._due_notices(set(names)))
-        by_id = sorted(fresh, key=lambda e: e.id)
-        try:
-            held = await self._call(
-                "SELECT * FROM relay_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                "$12, $13, $14, $15, $16)",
-                keys, names, self.channel, candidates,
-                [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
-                [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
-                [e.tenant for e in by_id], [e.source for e in by_id],
-                [e.id for e, _ in rows], [name for _, name in rows], [e.type for e, _ in rows],
-                [e.received_at for e, _ in rows], [e.tenant for e, _ in rows],
-            )
-        except StorageError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) == _ALREADY_STORED:
-                return None
-            raise
-        notices.update(set(candidates) - {row[0] for row in held})
-        return outcomes
-
     async def _lock_endpoints(self, conn: asyncpg.Connection, names: Iterable[str], *,
                               exclusive: bool, allocating: bool = False) -> None:
         """Take the endpoints' state locks (in name order, so never a deadlock).
@@ -439,76 +391,6 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
             keys.append(self._id_lock_key)
         if keys:
             await conn.execute(_LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED, keys)
-
-    async def _apply_ingests(
-        self, conn: asyncpg.Connection, jobs: list[IngestJob], notices: set[str]
-    ) -> list[list[IngestOutcome]]:
-        keyed = sorted({e.id for job in jobs for e in job.events if e.keyed})
-        stored: dict[str, tuple[bytes, str, int]] = {}
-        if keyed:
-            rows = await conn.fetch(
-                "SELECT id, body, type, delivery_count FROM events WHERE id = ANY($1::text[])",
-                keyed)
-            stored = {row[0]: (bytes(row[1]), row[2], row[3]) for row in rows}
-        names = {name for job in jobs for e in job.events for name in e.endpoints}
-        await self._lock_endpoints(conn, names, exclusive=False, allocating=True)
-        # Only the round's endpoints, by primary key: one statement, however many
-        # endpoints the relay has (10,000 tenants' endpoints cost a scan each round).
-        states = await conn.fetch(
-            "SELECT name, deleted FROM endpoint_state WHERE name = ANY($1::text[]) "
-            "AND (paused = 1 OR disabled_reason IS NOT NULL OR deleted = 1)", sorted(names))
-        held = {row[0] for row in states}
-        deleted = {row[0] for row in states if row[1] == 1}
-        new_events: list[NewEvent] = []
-        outcomes: list[list[IngestOutcome]] = []
-        for job in jobs:
-            job_outcomes, fresh = sort_out_job(job.events, stored)
-            outcomes.append(job_outcomes)
-            new_events.extend(fresh)
-        if not new_events:
-            return outcomes
-        by_id = sorted(new_events, key=lambda e: e.id)
-        inserted = await conn.fetch(
-            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], $5::int4[], "
-            "$6::text[], $7::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
-            [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
-            [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
-            [e.tenant for e in by_id], [e.source for e in by_id],
-        )
-        if len(inserted) != len(by_id):
-            raise _Raced
-        rows = [(e, name) for e in new_events for name in e.endpoints]
-        if rows:
-            await conn.execute(
-                "INSERT INTO deliveries (event_id, endpoint, event_type, status, "
-                "next_attempt_at, created_at, updated_at, tenant) "
-                "SELECT u.event_id, u.endpoint, u.event_type, u.status, u.at, u.at, u.at, "
-                "u.tenant FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-                "$5::float8[], $6::text[]) "
-                "WITH ORDINALITY AS u(event_id, endpoint, event_type, status, at, tenant, n) "
-                "ORDER BY u.n",
-                [e.id for e, _ in rows], [name for _, name in rows], [e.type for e, _ in rows],
-                [DeliveryStatus.CANCELLED.value if name in deleted
-                 else DeliveryStatus.HELD.value if name in held
-                 else DeliveryStatus.PENDING.value for _, name in rows],
-                [e.received_at for e, _ in rows], [e.tenant for e, _ in rows],
-            )
-            notices.update(self._due_notices({name for _, name in rows if name not in held}))
-            await self._notify(conn, notices)  # marked as sent once the round commits
-        return outcomes
-
-    def _due_notices(self, endpoints: set[str]) -> set[str]:
-        """The endpoints worth a NOTIFY from this ingest: not notified in the last moment.
-
-        This relay's own lanes are woken in-process; the others need one
-        notice to start claiming, after which they keep claiming while work
-        is due, so a notice per endpoint per `INGEST_NOTIFY_EVERY_S` suffices.
-        """
-        now = time.monotonic()
-        return {name for name in endpoints
-                if now - self._notified_at.get(name, -INGEST_NOTIFY_EVERY_S)
-                >= INGEST_NOTIFY_EVERY_S}
 
     async def _apply_records(
         self, conn: asyncpg.Connection, results: Sequence[AttemptResult]
