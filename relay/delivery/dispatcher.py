@@ -27,6 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -40,6 +41,9 @@ from relay.delivery.sender import Sender, SendResult
 from relay.exceptions import StorageError
 from relay.models import AttemptResult, ClaimedDelivery, DeliveryStatus
 from relay.storage.base import Storage
+
+if TYPE_CHECKING:  # only imported when tracing is on (relay.http.app.load_telemetry)
+    from relay.telemetry import Telemetry
 
 __all__ = ["AttemptListener", "Dispatcher"]
 
@@ -88,6 +92,7 @@ class Dispatcher:
         self.recorder = Recorder(storage, self._stored, clock,
                                  limit=_unstored_limit(config.delivery.concurrency))
         self._listeners: list[AttemptListener] = []
+        self.telemetry: Telemetry | None = None  # tracing, when on: a span per attempt
 
     @contextlib.contextmanager
     def on_attempt(self, listener: AttemptListener) -> Iterator[None]:
@@ -333,6 +338,10 @@ class Dispatcher:
         headers = dict(endpoint.headers)
         headers.update(runtime.signer.headers(claimed.event_id, claimed.event_type,
                                               int(started), body))
+        # After signing, and headers only: the signed bytes are the same with or without it.
+        span = None if self.telemetry is None else self.telemetry.attempt(claimed)
+        if span is not None and endpoint.trace_context:
+            headers.update(span.headers(claimed.trace_context))
         try:
             try:
                 sent = await self.sender.send(endpoint.url, body, headers,
@@ -340,18 +349,23 @@ class Dispatcher:
                                               allow_http=endpoint.allow_http)
             except asyncio.CancelledError:
                 # Shutdown's grace period ran out: it is due again when the relay is back.
-                self.recorder.add(interrupted_result(
-                    claimed, started=started, now=self.clock(),
-                    request_headers=runtime.stored_headers(headers)), claimed)
+                result = interrupted_result(claimed, started=started, now=self.clock(),
+                                            request_headers=runtime.stored_headers(headers))
+                self.recorder.add(result, claimed)
+                if span is not None:
+                    span.end(result)
                 raise
             except Exception as exc:  # a sender must not raise; if one does, retry later
                 bind_delivery(claimed).exception("sender_crashed")
                 sent = SendResult(None, b"", None, f"internal error: {type(exc).__name__}", 0.0)
             # The recorder stores the outcome; the lease keeps the delivery from
             # being claimed again meanwhile, so the slot is free now.
-            self.recorder.add(attempt_result(
-                claimed, endpoint, sent, started=started, now=self.clock(),
-                request_headers=runtime.stored_headers(headers), rng=self.rng), claimed)
+            result = attempt_result(claimed, endpoint, sent, started=started, now=self.clock(),
+                                    request_headers=runtime.stored_headers(headers),
+                                    rng=self.rng)
+            self.recorder.add(result, claimed)
+            if span is not None:
+                span.end(result)
             lane.observe(sent.duration_ms)
         finally:
             lane.in_flight -= 1

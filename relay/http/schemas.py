@@ -156,6 +156,8 @@ class EndpointOut(_Answer):
     tenant: str | None = None
     sources: list[str] | None = None
     """Only events of these sources (`default`: /v1/events); null: of every source."""
+    trace_context: bool | None = None
+    """Attempts carry W3C `traceparent` while tracing is on; false: never."""
     status: Literal["ok", "error", "paused", "disabled"]
     status_reason: str | None
     paused: bool

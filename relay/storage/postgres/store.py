@@ -401,12 +401,12 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
             return outcomes
         by_id = sorted(new_events, key=lambda e: e.id)
         inserted = await conn.fetch(
-            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], $5::int4[], "
-            "$6::text[], $7::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
-            [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
-            [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
-            [e.tenant for e in by_id], [e.source for e in by_id],
+            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source, "
+            "trace_context) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], "
+            "$4::float8[], $5::int4[], $6::text[], $7::text[], $8::text[]) ORDER BY 1 "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            *zip(*((e.id, e.type, e.body, e.received_at, len(e.endpoints), e.tenant, e.source,
+                    e.trace_context) for e in by_id), strict=True),
         )
         if len(inserted) != len(by_id):
             raise _Raced
@@ -547,7 +547,7 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, Storage):
         self._blocked_until.pop(endpoint, None)
         rows.sort(key=lambda row: (row[5], row[0]))
         return [ClaimedDelivery(row[0], row[1], row[2], endpoint, bytes(row[3]), row[4] + 1,
-                                lease_until) for row in rows]
+                                lease_until, row[7]) for row in rows]
 
     async def next_due_at(self, endpoint: str, fifo: bool = False) -> float | None:
         self._known.add(endpoint)
