@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from standardwebhooks import Webhook
 
+from relay.cli import main
 from relay.config import load_config
 from relay.config.models import TelemetryConfig
 from relay.delivery.lane import bind_delivery
@@ -290,7 +291,7 @@ def test_load_telemetry_follows_the_config_and_the_standard_variables(tmp_path: 
 
 
 def test_tracing_without_the_extra_names_the_key_and_the_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Asking for tracing without OpenTelemetry installed is a config error that says how."""
     config = tmp_path / "relay.yaml"
@@ -303,6 +304,11 @@ def test_tracing_without_the_extra_names_the_key_and_the_install(
     [message] = caught.value.errors
     assert message.startswith("telemetry.otlp_endpoint: ")
     assert "pip install 'license-webhook-relay[otel]'" in message
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert main(["check", "-c", str(config)]) == 2  # relay check finds it before a deploy
+    err = capsys.readouterr().err
+    assert "telemetry.otlp_endpoint: tracing needs OpenTelemetry" in err
 
 
 @pytest.mark.parametrize(("value", "words"), [

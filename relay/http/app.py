@@ -46,7 +46,7 @@ from relay.timefmt import iso
 if TYPE_CHECKING:  # imported only when tracing is on: see load_telemetry
     from relay.telemetry import Telemetry
 
-__all__ = ["create_app", "load_telemetry"]
+__all__ = ["check_telemetry", "create_app", "load_telemetry"]
 
 OTEL_INSTALL = "pip install 'license-webhook-relay[otel]'"
 
@@ -144,17 +144,30 @@ def load_telemetry(config: Config, environ: Mapping[str, str] | None = None) -> 
     OpenTelemetry is imported here and nowhere else: with tracing off it is
     never loaded, and the `[otel]` extra need not be installed.
     """
+    if not check_telemetry(config, environ):
+        return None
+    from relay.telemetry import Telemetry
+
+    settings = config.telemetry
+    return Telemetry(endpoint=settings.traces_url(), service_name=settings.service_name)
+
+
+def check_telemetry(config: Config, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether tracing is asked for; a `ConfigError` naming the key if it cannot be had.
+
+    `relay check` calls this too, so a missing `[otel]` extra is found before a deploy.
+    """
     settings = config.telemetry
     if not settings.enabled(os.environ if environ is None else environ):
-        return None
+        return False
     key = ("telemetry.otlp_endpoint" if settings.otlp_endpoint is not None
            else "OTEL_EXPORTER_OTLP_ENDPOINT")
     try:
-        from relay.telemetry import Telemetry
+        import relay.telemetry  # noqa: F401
     except ImportError as exc:
         raise ConfigError([f"{key}: tracing needs OpenTelemetry, which is not installed "
                            f"({exc.name or exc}); run `{OTEL_INSTALL}`, or unset {key}"]) from None
-    return Telemetry(endpoint=settings.traces_url(), service_name=settings.service_name)
+    return True
 
 
 def create_app(
