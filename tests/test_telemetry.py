@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import structlog
 from opentelemetry.sdk.trace import ReadableSpan
@@ -344,3 +345,22 @@ def test_logs_carry_the_trace_id() -> None:
         bind_delivery(claimed).warning("delivery_failed")
     assert logs[0]["trace_id"] == INCOMING_TRACE
     telemetry.shutdown()
+
+
+def test_the_opt_out_works_through_the_endpoint_api(
+    make_traced: Callable[..., Traced], make_receiver: Callable[..., Receiver]
+) -> None:
+    """An API endpoint made with `trace_context: false` shows it, and gets no traceparent."""
+    quiet, chatty = make_receiver(), make_receiver()
+    traced = make_traced(endpoint_yaml("crm", chatty.url))
+    made = httpx.post(traced.relay.url + "/v1/endpoints", timeout=10, json={
+        "name": "quiet", "url": quiet.url, "allow_http": True, "secret": SECRET,
+        "trace_context": False})
+    assert made.status_code == 201, made.text
+    assert made.json()["trace_context"] is False
+    shown = httpx.get(traced.relay.url + "/v1/endpoints/crm", timeout=10).json()
+    assert shown["trace_context"] is True
+    assert traced.relay.post(BODY).status_code == 202
+    [to_quiet], [to_chatty] = quiet.wait_for(1), chatty.wait_for(1)
+    assert to_quiet.header("traceparent") is None
+    assert to_chatty.header("traceparent") is not None
