@@ -38,8 +38,12 @@ def _factory(file: TextIO) -> Any:
     return make
 
 
-def configure_logging(level: str = "info", fmt: str = "auto") -> None:
-    """Configure structlog and the standard library logging once per process."""
+def configure_logging(level: str = "info", fmt: str = "auto", *, tracing: bool = False) -> None:
+    """Configure structlog and the standard library logging once per process.
+
+    With `tracing` (OpenTelemetry is on), each line logged inside a span gets
+    its `trace_id` and `span_id`; without, OpenTelemetry is not imported.
+    """
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -47,6 +51,10 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if tracing:
+        from relay.telemetry import add_trace_id
+
+        shared.insert(1, add_trace_id)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output

@@ -74,6 +74,8 @@ class NewEvent:
     keyed: bool  # the id came from the client, so a duplicate must be detected
     tenant: str | None = None  # the platform's customer the event is about
     source: str | None = None  # the `sources:` entry it came through; None: /v1/events
+    # W3C `traceparent[ tracestate]` of its ingest span (relay.telemetry); None: not traced
+    trace_context: str | None = None
 
 
 @dataclass(slots=True)
@@ -98,6 +100,7 @@ class ClaimedDelivery:
     body: bytes
     attempt: int  # 1-based number of the attempt about to be made
     lease_until: float
+    trace_context: str | None = None  # the event's, for the attempt's span (relay.telemetry)
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from relay.config import Config
 from relay.exceptions import RelayError
 from relay.gc_tuning import tune_gc
-from relay.http.app import create_app
+from relay.http.app import create_app, load_telemetry
 from relay.http.protocol import bounded_protocol
 from relay.http.state import RelayState
 from relay.logging import configure_logging
@@ -112,14 +112,16 @@ def uvicorn_config(app: Starlette, config: Config, *, loop: str | None = None) -
 
 def serve(config: Config, sock: socket.socket | None = None) -> int:
     """Run until SIGTERM or SIGINT; return the process exit code."""
-    configure_logging(config.logging.level, config.logging.format)
+    telemetry = load_telemetry(config)  # a ConfigError if the [otel] extra is missing
+    configure_logging(config.logging.level, config.logging.format,
+                      tracing=telemetry is not None)
     try:
         _check_lock(config)
     except RelayError as exc:
         log.error("startup_failed", error=str(exc))
         print(f"relay: {exc}", file=sys.stderr)
         return 1
-    app = create_app(config)
+    app = create_app(config, telemetry=telemetry)
     state: RelayState = app.state.relay
     server = RelayServer(uvicorn_config(app, config), state)
     tune_gc()

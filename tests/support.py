@@ -242,6 +242,7 @@ class RelayThread:
     db: Path
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
+    telemetry: Any = None  # a relay.telemetry.Telemetry, for tests of tracing
     url: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -249,7 +250,7 @@ class RelayThread:
 
     def start(self) -> RelayThread:
         config = load_config(self.config_path)
-        self.app = create_app(config)
+        self.app = create_app(config, telemetry=self.telemetry)
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))

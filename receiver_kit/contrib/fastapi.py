@@ -49,6 +49,7 @@ from receiver_kit.contrib.starlette import (
 from receiver_kit.events import WebhookEvent
 from receiver_kit.exceptions import MissingDependencyError, ReceiverKitError, VerificationError
 from receiver_kit.idempotency import IdempotencyStore
+from receiver_kit.tracing import handler_span
 from receiver_kit.verification import Verifier
 
 try:
@@ -114,7 +115,8 @@ class WebhookDependency:
         if admission.refused is not None:
             raise _refused(admission.refused)
         try:
-            yield event
+            with handler_span(request.headers, event):
+                yield event
         except BaseException as exc:
             await asyncio.shield(admission.asettle(False))
             failed = handler_raised(event, exc, passes_through=_has_handler(request, exc))

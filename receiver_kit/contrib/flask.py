@@ -46,6 +46,7 @@ from receiver_kit.contrib._common import (
 )
 from receiver_kit.exceptions import ConfigurationError, MissingDependencyError, VerificationError
 from receiver_kit.idempotency import IdempotencyStore, MemoryStore
+from receiver_kit.tracing import handler_span
 from receiver_kit.verification import Verifier
 
 try:
@@ -151,9 +152,10 @@ def _wrap(
             return _respond(Answer.of(admission.refused))
         g.webhook_event = event
         try:
-            response = current_app.make_response(
-                current_app.ensure_sync(view)(event, *args, **kwargs)
-            )
+            with handler_span(request.headers, event):
+                response = current_app.make_response(
+                    current_app.ensure_sync(view)(event, *args, **kwargs)
+                )
         except BaseException as exc:
             admission.settle(False)
             failed = handler_raised(event, exc, passes_through=isinstance(exc, HTTPException))

@@ -46,6 +46,7 @@ from receiver_kit.contrib._common import (
 from receiver_kit.events import WebhookEvent
 from receiver_kit.exceptions import MissingDependencyError, ReceiverKitError, VerificationError
 from receiver_kit.idempotency import IdempotencyStore
+from receiver_kit.tracing import handler_span
 from receiver_kit.verification import Verifier
 
 try:
@@ -180,7 +181,8 @@ class WebhookMiddleware:
             await _send(send, Answer.of(admission.refused))
             return
         scope.setdefault("state", {})[EVENT_STATE_KEY] = event
-        await self._run(scope, body, receive, send, event, admission)
+        with handler_span(Headers(scope=scope), event):
+            await self._run(scope, body, receive, send, event, admission)
 
     async def _run(
         self,

@@ -43,7 +43,10 @@ __all__ = ["absolute", "build_parser", "main", "relative", "table"]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from relay.http.app import check_telemetry
+
     config = load_config(args.config)
+    check_telemetry(config)  # tracing asked for without the [otel] extra is an error here too
     print(f"{args.config}: OK")
     print(config.summary())
     return EXIT_OK

@@ -10,6 +10,7 @@ aliases (`timeout`), and what is serialized reads as what was written (`10s`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -73,7 +74,11 @@ __all__ = [
     "PortalConfig",
     "Section",
     "SourceConfig",
+    "TelemetryConfig",
 ]
+
+# The standard variables that turn the OTLP exporter on without relay.yaml saying so.
+OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 DEFAULT_TYPE_FIELDS = ("type", "event", "event_type", "EventType")
 
@@ -191,6 +196,29 @@ class PortalConfig(Section):
     """Let tenants add plain http:// URLs (a local trial); their deliveries travel unencrypted."""
 
 
+class TelemetryConfig(Section):
+    """OpenTelemetry tracing (relay/telemetry.py, the `[otel]` extra); off unless an
+    endpoint is set here or in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT."""
+
+    otlp_endpoint: BaseUrl = None
+    """The collector's OTLP/HTTP address, e.g. `http://collector:4318`: spans go to
+    `<otlp_endpoint>/v1/traces` (a URL already ending so is used as it is)."""
+    service_name: Name = "relay"
+    """`service.name` of the relay's spans."""
+
+    def enabled(self, environ: Mapping[str, str]) -> bool:
+        """Tracing is on: an endpoint here, or in the standard OTLP variables."""
+        return self.otlp_endpoint is not None or any(
+            environ.get(name, "").strip() for name in OTLP_ENDPOINT_VARIABLES)
+
+    def traces_url(self) -> str | None:
+        """Where the exporter posts spans; None: let it read the OTEL_* variables."""
+        url = self.otlp_endpoint
+        if url is None or url.endswith("/v1/traces"):
+            return url
+        return url + "/v1/traces"
+
+
 class EndpointConfig(Section):
     """One destination. `timeout`, `retry_schedule` and `jitter` default to `delivery`'s."""
 
@@ -225,6 +253,9 @@ class EndpointConfig(Section):
     content_filter: ContentFilter = Field(default=None, alias="filter")
     """An expression over the event's fields (`data.productId == "prod_42"`); only the
     events it is true for are delivered. See README, "Content filters"."""
+    trace_context: Bool = True
+    """Send W3C `traceparent` (and `tracestate`) with each attempt while tracing is on;
+    false: never. Headers only: the signed bytes are the same either way."""
 
 
 class Config(Section):
@@ -239,6 +270,7 @@ class Config(Section):
     logging: LoggingConfig = LoggingConfig()
     portal: PortalConfig = PortalConfig()
     operations: OperationsConfig = OperationsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     retention_s: PositiveDuration = Field(default=30 * 86400.0, alias="retention")
     events: OptionalEventTypes = None
     events_strict: Bool = False

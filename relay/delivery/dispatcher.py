@@ -27,6 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -39,9 +40,10 @@ from relay.delivery.runtime import EndpointRuntime
 from relay.delivery.sender import Sender, SendResult
 from relay.exceptions import StorageError
 from relay.models import AttemptResult, ClaimedDelivery, DeliveryStatus
-from relay.operational import is_operational
-from relay.slack import slack_body
 from relay.storage.base import Storage
+
+if TYPE_CHECKING:  # only imported when tracing is on (relay.http.app.load_telemetry)
+    from relay.telemetry import Telemetry
 
 __all__ = ["AttemptListener", "Dispatcher"]
 
@@ -91,6 +93,7 @@ class Dispatcher:
                                  limit=_unstored_limit(config.delivery.concurrency))
         self._listeners: list[AttemptListener] = []
         self._batch_listeners: list[StoredCallback] = []
+        self.telemetry: Telemetry | None = None  # tracing, when on: a span per attempt
 
     @contextlib.contextmanager
     def on_attempt(self, listener: AttemptListener) -> Iterator[None]:
@@ -345,14 +348,14 @@ class Dispatcher:
             self._pooled[claimed.id] = (time.monotonic(), lane)
         endpoint = runtime.endpoint
         started = self.clock()
-        if endpoint.body_format == "slack":
-            body = slack_body(claimed.event_type, claimed.event_id, claimed.body,
-                              is_operational(claimed.event_id))
-        else:
-            body = claimed.body if endpoint.body == "exact" else runtime.compact(claimed)
+        body = runtime.body(claimed)
         headers = dict(endpoint.headers)
         headers.update(runtime.signer.headers(claimed.event_id, claimed.event_type,
                                               int(started), body))
+        # After signing, and headers only: the signed bytes are the same with or without it.
+        span = None if self.telemetry is None else self.telemetry.attempt(claimed)
+        if span is not None and endpoint.trace_context:
+            headers.update(span.headers(claimed.trace_context))
         try:
             try:
                 sent = await self.sender.send(endpoint.url, body, headers,
@@ -360,18 +363,23 @@ class Dispatcher:
                                               allow_http=endpoint.allow_http)
             except asyncio.CancelledError:
                 # Shutdown's grace period ran out: it is due again when the relay is back.
-                self.recorder.add(interrupted_result(
-                    claimed, started=started, now=self.clock(),
-                    request_headers=runtime.stored_headers(headers)), claimed)
+                result = interrupted_result(claimed, started=started, now=self.clock(),
+                                            request_headers=runtime.stored_headers(headers))
+                self.recorder.add(result, claimed)
+                if span is not None:
+                    span.end(result)
                 raise
             except Exception as exc:  # a sender must not raise; if one does, retry later
                 bind_delivery(claimed).exception("sender_crashed")
                 sent = SendResult(None, b"", None, f"internal error: {type(exc).__name__}", 0.0)
             # The recorder stores the outcome; the lease keeps the delivery from
             # being claimed again meanwhile, so the slot is free now.
-            self.recorder.add(attempt_result(
-                claimed, endpoint, sent, started=started, now=self.clock(),
-                request_headers=runtime.stored_headers(headers), rng=self.rng), claimed)
+            result = attempt_result(claimed, endpoint, sent, started=started, now=self.clock(),
+                                    request_headers=runtime.stored_headers(headers),
+                                    rng=self.rng)
+            self.recorder.add(result, claimed)
+            if span is not None:
+                span.end(result)
             lane.observe(sent.duration_ms)
         finally:
             lane.in_flight -= 1

@@ -397,8 +397,14 @@ class Wakeup:
 
 
 def bind_delivery(claimed: ClaimedDelivery) -> structlog.typing.FilteringBoundLogger:
-    """The delivery's logging context, bound only when something is logged (binding costs)."""
+    """The delivery's logging context, bound only when something is logged (binding costs).
+
+    A traced event's `trace_id` (its ingest span's, which its attempts share)
+    is on the line too, read from the stored context without OpenTelemetry.
+    """
     bound: structlog.typing.FilteringBoundLogger = log.bind(
         event_id=claimed.event_id, delivery_id=claimed.id, endpoint=claimed.endpoint,
         attempt=claimed.attempt)
+    if claimed.trace_context is not None:
+        bound = bound.bind(trace_id=claimed.trace_context[3:35])
     return bound

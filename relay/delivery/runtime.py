@@ -15,7 +15,9 @@ from relay.config import EndpointConfig
 from relay.delivery.limits import TokenBucket
 from relay.delivery.outcomes import signature_masks, stored_headers
 from relay.models import ClaimedDelivery
+from relay.operational import is_operational
 from relay.signing import Signer
+from relay.slack import slack_body
 from relay.wire import compact_body
 
 __all__ = ["EndpointRuntime"]
@@ -48,6 +50,17 @@ class EndpointRuntime:
         else:
             bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
         return cls(endpoint, Signer(endpoint.signature, endpoint.secrets), bucket, held_reason)
+
+    def body(self, claimed: ClaimedDelivery) -> bytes:
+        """The bytes this endpoint is sent (and that are signed) for `claimed`.
+
+        `format: slack` first: a message describing the event, whatever `body`
+        says (the two are refused together at load); then `body: compact`.
+        """
+        if self.endpoint.body_format == "slack":
+            return slack_body(claimed.event_type, claimed.event_id, claimed.body,
+                              is_operational(claimed.event_id))
+        return claimed.body if self.endpoint.body == "exact" else self.compact(claimed)
 
     @staticmethod
     def compact(claimed: ClaimedDelivery) -> bytes:

@@ -9,9 +9,11 @@ period before closing the store, so that nothing is left half-done.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import structlog
 from starlette.applications import Starlette
@@ -26,14 +28,14 @@ from relay.config import Config, redact_url
 from relay.delivery.aiohttp_sender import AiohttpSender
 from relay.delivery.dispatcher import Dispatcher
 from relay.delivery.sender import Sender
-from relay.exceptions import StorageError
+from relay.exceptions import ConfigError, StorageError
 from relay.gc_tuning import freeze_startup
 from relay.http.admin import admin_routes
 from relay.http.dashboard import dashboard_routes
 from relay.http.ingest import IngestEndpoint
 from relay.http.portal import portal_routes
 from relay.http.problems import Problem, handle_crash, handle_http_exception, handle_problem
-from relay.http.sources import SourceRoutes
+from relay.http.sources import SourceEndpoint, SourceRoutes
 from relay.http.state import RelayState
 from relay.registry import Registry
 from relay.retention import Retention
@@ -41,7 +43,12 @@ from relay.secrets_at_rest import SecretBox, key_from_text
 from relay.storage import Storage, create_storage
 from relay.timefmt import iso
 
-__all__ = ["create_app"]
+if TYPE_CHECKING:  # imported only when tracing is on: see load_telemetry
+    from relay.telemetry import Telemetry
+
+__all__ = ["check_telemetry", "create_app", "load_telemetry"]
+
+OTEL_INSTALL = "pip install 'license-webhook-relay[otel]'"
 
 log = structlog.get_logger("relay")
 
@@ -87,20 +94,29 @@ class RelayApp(Starlette):
 
     ingest_paths: dict[str, IngestEndpoint]
     source_paths: SourceRoutes
+    telemetry: Telemetry | None = None  # tracing: a span around each ingest request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            handler = self.ingest_paths.get(scope["path"])
-            if handler is not None:
+            door: IngestEndpoint | SourceEndpoint | None = self.ingest_paths.get(scope["path"])
+            if door is None:
+                door = self.source_paths.get(scope["path"])  # only after ingest's own paths
+                # /v1/sources/{name} is also the admin API's: only POST is the platform's.
+                if door is not None and scope["method"] != "POST" and scope["path"].startswith(
+                        "/v1/sources/"):
+                    door = None
+            if door is not None:
                 scope["app"] = self
-                await handler(scope, receive, send)
-                return
-            source = self.source_paths.get(scope["path"])  # only after ingest's own paths
-            # /v1/sources/{name} is also the admin API's: only POST is the platform's.
-            if source is not None and (scope["method"] == "POST"
-                                       or not scope["path"].startswith("/v1/sources/")):
-                scope["app"] = self
-                await source(scope, receive, send)
+                telemetry = self.telemetry
+                if telemetry is None:
+                    await door(scope, receive, send)
+                    return
+                span = telemetry.ingest(scope["path"], scope["headers"])
+                status: int | None = None
+                try:
+                    status = await door(scope, receive, send, span)
+                finally:
+                    span.end(status)
                 return
         await super().__call__(scope, receive, send)
 
@@ -122,20 +138,58 @@ def secret_box(config: Config) -> SecretBox | None:
     return SecretBox.from_file(path.with_name(path.name + ".key"))
 
 
+def load_telemetry(config: Config, environ: Mapping[str, str] | None = None) -> Telemetry | None:
+    """The relay's tracer when relay.yaml or the OTEL_EXPORTER_OTLP_* variables ask for one.
+
+    OpenTelemetry is imported here and nowhere else: with tracing off it is
+    never loaded, and the `[otel]` extra need not be installed.
+    """
+    if not check_telemetry(config, environ):
+        return None
+    from relay.telemetry import Telemetry
+
+    settings = config.telemetry
+    return Telemetry(endpoint=settings.traces_url(), service_name=settings.service_name)
+
+
+def check_telemetry(config: Config, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether tracing is asked for; a `ConfigError` naming the key if it cannot be had.
+
+    `relay check` calls this too, so a missing `[otel]` extra is found before a deploy.
+    """
+    settings = config.telemetry
+    if not settings.enabled(os.environ if environ is None else environ):
+        return False
+    key = ("telemetry.otlp_endpoint" if settings.otlp_endpoint is not None
+           else "OTEL_EXPORTER_OTLP_ENDPOINT")
+    try:
+        import relay.telemetry  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError([f"{key}: tracing needs OpenTelemetry, which is not installed "
+                           f"({exc.name or exc}); run `{OTEL_INSTALL}`, or unset {key}"]) from None
+    return True
+
+
 def create_app(
     config: Config,
     *,
     storage: Storage | None = None,
     sender: Sender | None = None,
     clock: Callable[[], float] = time.time,
+    telemetry: Telemetry | None = None,
 ) -> Starlette:
-    """Build the relay's ASGI app; nothing is opened until the lifespan starts."""
+    """Build the relay's ASGI app; nothing is opened until the lifespan starts.
+
+    `telemetry` is the tracer (`load_telemetry`); None: no tracing. Its spans
+    are flushed when the lifespan ends.
+    """
     storage = storage if storage is not None else create_storage(config)
     sender = sender if sender is not None else AiohttpSender.from_config(config)
     dispatcher = Dispatcher(storage, sender, config, clock=clock)
+    dispatcher.telemetry = telemetry
     storage.set_wakeup(dispatcher.notify)  # other relays sharing the store wake our lanes
     state = RelayState(config, storage, dispatcher, Registry(config, secret_box(config), clock),
-                       clock)
+                       clock, telemetry=telemetry)
     storage.set_endpoint_listener(state.heard_of_change)
     storage.set_source_listener(state.heard_of_sources)  # API sources made on another relay
     storage.set_hold_listener(state.heard_of_holds)  # a pause or resume on another relay
@@ -168,6 +222,8 @@ def create_app(
                 await state.notices.aclose()
                 await sender.aclose()
                 await storage.close()
+                if telemetry is not None:  # the attempts' spans ended with the dispatcher
+                    await asyncio.to_thread(telemetry.shutdown)
                 log.info("relay_stopped")
 
     app = RelayApp(
@@ -188,4 +244,5 @@ def create_app(
         "/v1/events/batch": IngestEndpoint(state, batch=True),
     }
     app.source_paths = SourceRoutes(state)
+    app.telemetry = telemetry
     return app

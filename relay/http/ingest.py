@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.types import Receive, Scope, Send
@@ -28,10 +28,13 @@ from relay.http.problems import Problem, crash_response
 from relay.http.state import RelayState
 from relay.models import IngestOutcome, NewEvent, new_event_id
 
+if TYPE_CHECKING:  # only imported when tracing is on (relay.http.app.load_telemetry)
+    from relay.telemetry import IngestSpan
+
 __all__ = [
-    "ClientGone", "IngestEndpoint", "IngestHeaders", "check_json_request", "check_local_caller",
-    "make_event", "outcome_json", "parse_event", "read_body", "refuse_other_sites",
-    "store_events",
+    "ClientGone", "IngestEndpoint", "IngestHeaders", "answer_crash", "answer_problem",
+    "check_json_request", "check_local_caller", "make_event", "outcome_json", "parse_event",
+    "read_body", "refuse_other_sites", "store_events",
 ]
 
 log = structlog.get_logger("relay.http")
@@ -261,8 +264,15 @@ def make_event(
     )
 
 
-async def store_events(state: RelayState, events: list[NewEvent]) -> list[IngestOutcome]:
-    """Commit events (all or nothing), then wake their endpoints' lanes."""
+async def store_events(state: RelayState, events: list[NewEvent],
+                       span: IngestSpan | None = None) -> list[IngestOutcome]:
+    """Commit events (all or nothing), then wake their endpoints' lanes.
+
+    With tracing on, `span` is the request's: the events are stored with its
+    context, for their attempts' spans to continue.
+    """
+    if span is not None:
+        span.stamp(events)
     try:
         outcomes = await state.storage.ingest(events)
     except StorageUnavailable as exc:
@@ -275,6 +285,8 @@ async def store_events(state: RelayState, events: list[NewEvent]) -> list[Ingest
     state.dispatcher.notify(events[0].endpoints if len(events) == 1
                             else {name for e in events for name in e.endpoints})
     state.metrics.observe_ingest(events, outcomes, state.config.events)
+    if span is not None:
+        span.stored(outcomes)
     return outcomes
 
 
@@ -291,6 +303,24 @@ def outcome_json(outcome: IngestOutcome) -> str:
 _JSON_HEADER = (b"content-type", b"application/json")
 
 
+async def answer_problem(problem: Problem, span: IngestSpan | None, scope: Scope,
+                         receive: Receive, send: Send) -> int:
+    """Answer an ingest door's refusal (noted on its span when traced); the status."""
+    if span is not None:
+        span.refused(problem.status, problem.slug)
+    await problem.response(scope["path"])(scope, receive, send)
+    return problem.status
+
+
+async def answer_crash(exc: Exception, span: IngestSpan | None, scope: Scope,
+                       receive: Receive, send: Send) -> int:
+    """Answer an ingest door's crash with a 500 (`crash_response`); the status."""
+    if span is not None:
+        span.refused(500, "internal-error")
+    await crash_response(scope["path"], exc)(scope, receive, send)
+    return 500
+
+
 class IngestEndpoint:
     """The ASGI callable behind POST /v1/events (`batch=False`) and /v1/events/batch."""
 
@@ -298,7 +328,12 @@ class IngestEndpoint:
         self.state = state
         self.batch = batch
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send,
+                       span: IngestSpan | None = None) -> int | None:
+        """Answer the request; its status (None: the client went away).
+
+        `span` is the request's when tracing is on (`RelayApp` starts and ends it).
+        """
         state = self.state
         try:
             if scope["method"] != "POST":
@@ -311,12 +346,12 @@ class IngestEndpoint:
             check_json_request(headers, ingest.max_body_bytes)
             body = await read_body(receive, ingest.max_body_bytes)
             if self.batch:
-                status, answer = await self._batch(state, body, headers)
+                status, answer = await self._batch(state, body, headers, span)
             else:
                 # One event, inline: a coroutine fewer to suspend and resume.
                 event = parse_event(body, loads(body, ingest.id_field), headers, state,
                                     state.clock())
-                outcome = (await store_events(state, [event]))[0]
+                outcome = (await store_events(state, [event], span))[0]
                 if outcome.conflict:
                     raise Problem(409, "idempotency-conflict",
                                   f"an event with id {outcome.id!r} was already received "
@@ -325,20 +360,19 @@ class IngestEndpoint:
                 status = 200 if outcome.duplicate else 202
                 answer = outcome_json(outcome)
         except ClientGone:
-            return
+            return None
         except Problem as problem:
-            await problem.response(scope["path"])(scope, receive, send)
-            return
+            return await answer_problem(problem, span, scope, receive, send)
         except Exception as exc:
-            await crash_response(scope["path"], exc)(scope, receive, send)
-            return
+            return await answer_crash(exc, span, scope, receive, send)
         data = answer.encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [_JSON_HEADER, (b"content-length", b"%d" % len(data))]})
         await send({"type": "http.response.body", "body": data})
+        return status
 
-    async def _batch(self, state: RelayState, body: bytes,
-                     headers: IngestHeaders) -> tuple[int, str]:
+    async def _batch(self, state: RelayState, body: bytes, headers: IngestHeaders,
+                     span: IngestSpan | None) -> tuple[int, str]:
         items = split_array(body)
         if not isinstance(items, list):
             raise Problem(400, "not-an-array",
@@ -364,7 +398,7 @@ class IngestEndpoint:
             raise Problem(status, "invalid-batch",
                           f"{len(errors)} of {len(items)} events are invalid; nothing was "
                           f"stored (first: {errors[0]['detail']})", errors=errors)
-        outcomes = await store_events(state, events)
+        outcomes = await store_events(state, events, span)
         conflicts = [i for i, o in enumerate(outcomes) if o.conflict]
         if conflicts:
             raise Problem(409, "idempotency-conflict",

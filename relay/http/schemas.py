@@ -160,6 +160,8 @@ class EndpointOut(_Answer):
     """The content filter: only events it is true for are delivered; null: every event."""
     format: Literal["raw", "slack"] | None = None
     """slack: deliveries are Slack/Teams incoming-webhook messages describing each event."""
+    trace_context: bool | None = None
+    """Attempts carry W3C `traceparent` while tracing is on; false: never."""
     status: Literal["ok", "error", "paused", "disabled"]
     status_reason: str | None
     paused: bool

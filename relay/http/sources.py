@@ -13,7 +13,7 @@ when the config object changes (a reload).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.types import Receive, Scope, Send
@@ -23,6 +23,8 @@ from relay.config.sources import SourceConfig
 from relay.http.ingest import (
     ClientGone,
     IngestHeaders,
+    answer_crash,
+    answer_problem,
     check_json_request,
     check_local_caller,
     make_event,
@@ -32,10 +34,13 @@ from relay.http.ingest import (
     store_events,
 )
 from relay.http.json_body import field_at, json_kind, loads
-from relay.http.problems import Problem, crash_response
+from relay.http.problems import Problem
 from relay.http.state import RelayState
 from relay.models import NewEvent
 from relay.verification import Check, Refused, build_check
+
+if TYPE_CHECKING:  # only imported when tracing is on (relay.http.app.load_telemetry)
+    from relay.telemetry import IngestSpan
 
 __all__ = ["SourceEndpoint", "SourceRoutes"]
 
@@ -63,7 +68,9 @@ class SourceEndpoint:
         self.type_headers = tuple(h for h in (type_header, "x-event-type") if h)
         self.id_headers = tuple(h for h in (id_header, "idempotency-key") if h)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send,
+                       span: IngestSpan | None = None) -> int | None:
+        """Answer the request; its status (None: the client went away); `span` as ingest's."""
         state = self.state
         try:
             if scope["method"] != "POST":
@@ -82,7 +89,7 @@ class SourceEndpoint:
             named = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
             self._verify(named, body)
             event = self.parse(body, named)
-            outcome = (await store_events(state, [event]))[0]
+            outcome = (await store_events(state, [event], span))[0]
             if outcome.conflict:
                 raise Problem(409, "idempotency-conflict",
                               f"an event with id {outcome.id!r} was already received with a "
@@ -91,16 +98,15 @@ class SourceEndpoint:
             status = 200 if outcome.duplicate else 202
             data = outcome_json(outcome).encode()
         except ClientGone:
-            return
+            return None
         except Problem as problem:
-            await problem.response(scope["path"])(scope, receive, send)
-            return
+            return await answer_problem(problem, span, scope, receive, send)
         except Exception as exc:
-            await crash_response(scope["path"], exc)(scope, receive, send)
-            return
+            return await answer_crash(exc, span, scope, receive, send)
         await send({"type": "http.response.start", "status": status,
                     "headers": [_JSON_HEADER, (b"content-length", b"%d" % len(data))]})
         await send({"type": "http.response.body", "body": data})
+        return status
 
     def _key(self, field: str) -> str:
         """A field of this source as its author wrote it: `sources[2].verify` in relay.yaml,

@@ -17,7 +17,7 @@ import contextlib
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -32,6 +32,9 @@ from relay.registry import ApiEndpoint, Registry
 from relay.routing import Router
 from relay.source_store import open_source
 from relay.storage import Storage
+
+if TYPE_CHECKING:  # only imported when tracing is on (relay.http.app.load_telemetry)
+    from relay.telemetry import Telemetry
 
 __all__ = ["RelayState", "ReloadOutcome", "host_rule"]
 
@@ -69,6 +72,7 @@ class RelayState:
     dispatcher: Dispatcher
     registry: Registry
     clock: Callable[[], float] = field(default=time.time)
+    telemetry: Telemetry | None = field(default=None, kw_only=True)  # None: tracing is off
     started_at: float = field(default_factory=time.time)
     metrics: RelayMetrics = field(default_factory=RelayMetrics)
     host_rule: HostRule = field(init=False)

@@ -297,6 +297,20 @@ class StorageContract:
         assert claimed == ClaimedDelivery(delivery_id, "evt_x", "license.renewed", "a", BODY,
                                           1, T0 + 48.0)
 
+    @pytest.mark.parametrize("fifo", [False, True])
+    async def test_a_claim_carries_the_trace_context_stored_with_its_event(
+            self, store: Storage, fifo: bool) -> None:
+        """The ingest span's context comes back with each claim, fifo or not; None if none."""
+        traced = event("evt_traced", "a")
+        traced.trace_context = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 k=v"
+        await store.ingest([traced, event("evt_plain", "a", at=T0 + 1)])
+        first = await store.claim("a", 5, T0 + 3, LEASE_S, fifo=fifo)
+        assert [c.trace_context for c in first] == [traced.trace_context, None][:len(first)]
+        if fifo:  # one at a time: the head first
+            await store.record([delivered(first[0], T0 + 4)])
+            [second] = await store.claim("a", 5, T0 + 5, LEASE_S, fifo=True)
+            assert second.trace_context is None
+
     async def test_claim_takes_only_due_deliveries(self, store: Storage) -> None:
         """A delivery is due from its `next_attempt_at` on, that moment included."""
         [delivery_id] = await ingest(store, "evt_later", "a", at=T0 + 10)

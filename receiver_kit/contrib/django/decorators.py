@@ -32,6 +32,7 @@ from receiver_kit.contrib.django.store import DjangoStore
 from receiver_kit.events import WebhookEvent
 from receiver_kit.exceptions import ConfigurationError
 from receiver_kit.idempotency import IdempotencyStore, MemoryStore, store_from_url
+from receiver_kit.tracing import handler_span
 from receiver_kit.verification import Verifier
 
 __all__ = ["SETTINGS_NAME", "SETTINGS_PREFIX", "check_settings", "kit_settings", "webhook_view"]
@@ -178,7 +179,8 @@ def webhook_view(
                 return _respond(Answer.of(admission.refused))
             request.webhook_event = event
             try:
-                response = await view(request, event, *args, **kwargs)
+                with handler_span(request.headers, event):
+                    response = await view(request, event, *args, **kwargs)
             except BaseException as exc:
                 await admission.asettle(False)
                 failed = _view_failed(event, exc)
@@ -202,7 +204,8 @@ def webhook_view(
                 return _respond(Answer.of(admission.refused))
             request.webhook_event = event
             try:
-                response = view(request, event, *args, **kwargs)
+                with handler_span(request.headers, event):
+                    response = view(request, event, *args, **kwargs)
             except BaseException as exc:
                 admission.settle(False)
                 failed = _view_failed(event, exc)

@@ -32,6 +32,14 @@ class Raced(Exception):
     """Another relay committed one of this round's event ids first: run the round again."""
 
 
+def _event_columns(events: list[NewEvent]) -> list[list[Any]]:
+    """The events table's columns of `events`, one array each, as both paths insert them."""
+    return [[e.id for e in events], [e.type for e in events], [e.body for e in events],
+            [e.received_at for e in events], [len(e.endpoints) for e in events],
+            [e.tenant for e in events], [e.source for e in events],
+            [e.trace_context for e in events]]
+
+
 class IngestMixin:
     """How the store's ingest rounds are written; the hooks are the store's."""
 
@@ -85,11 +93,9 @@ class IngestMixin:
         try:
             held = await self._call(
                 "SELECT * FROM relay_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                "$12, $13, $14, $15, $16)",
+                "$12, $13, $14, $15, $16, $17)",
                 keys, names, self.channel, candidates,
-                [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
-                [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
-                [e.tenant for e in by_id], [e.source for e in by_id],
+                *_event_columns(by_id),
                 [e.id for e, _ in rows], [name for _, name in rows], [e.type for e, _ in rows],
                 [e.received_at for e, _ in rows], [e.tenant for e, _ in rows],
             )
@@ -129,12 +135,11 @@ class IngestMixin:
             return outcomes
         by_id = sorted(new_events, key=lambda e: e.id)
         inserted = await conn.fetch(
-            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], $5::int4[], "
-            "$6::text[], $7::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
-            [e.id for e in by_id], [e.type for e in by_id], [e.body for e in by_id],
-            [e.received_at for e in by_id], [len(e.endpoints) for e in by_id],
-            [e.tenant for e in by_id], [e.source for e in by_id],
+            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source, "
+            "trace_context) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], "
+            "$4::float8[], $5::int4[], $6::text[], $7::text[], $8::text[]) ORDER BY 1 "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            *_event_columns(by_id),
         )
         if len(inserted) != len(by_id):
             raise Raced

@@ -497,7 +497,7 @@ class PostgresStorage(EndpointsMixin, PortalMixin, OperationsMixin, IngestMixin,
         self._blocked_until.pop(endpoint, None)
         rows.sort(key=lambda row: (row[5], row[0]))
         return [ClaimedDelivery(row[0], row[1], row[2], endpoint, bytes(row[3]), row[4] + 1,
-                                lease_until) for row in rows]
+                                lease_until, row[7]) for row in rows]
 
     async def next_due_at(self, endpoint: str, fifo: bool = False) -> float | None:
         self._known.add(endpoint)

@@ -26,14 +26,14 @@ Job = tuple[str, tuple[Any, ...]]  # (the op's name, its arguments): see ops.py
 EventFields = tuple[Any, ...]  # event_fields(NewEvent)
 ResultFields = tuple[Any, ...]  # result_fields(AttemptResult)
 OutcomeFields = tuple[str, str, int, bool, bool]  # outcome_fields(IngestOutcome)
-ClaimRow = tuple[int, str, str, str, bytes, int, float]  # the fields of a ClaimedDelivery
+ClaimRow = tuple[int, str, str, str, bytes, int, float, str | None]  # a ClaimedDelivery's
 
 # `NewEvent`, `AttemptResult` and `IngestOutcome` cross the pipe as plain
 # tuples of their fields, which pickle at C speed (a slots dataclass goes
 # through Python-level __getstate__/__setstate__); the other end rebuilds them
 # positionally.
 event_fields = operator.attrgetter("id", "type", "body", "endpoints", "received_at", "keyed",
-                                   "tenant", "source")
+                                   "tenant", "source", "trace_context")
 result_fields = operator.attrgetter(
     "delivery_id", "endpoint", "attempt", "started_at", "duration_ms", "status_code",
     "response_body", "error", "request_headers", "new_status", "next_attempt_at", "counts",

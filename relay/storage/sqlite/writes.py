@@ -111,9 +111,10 @@ class WriteOps(EndpointWrites, PortalWrites):
                     answer = [outcome_fields(o) for o in outcomes]
                 fresh = [event_fields(e) for e in accepted]
             answers.append(answer)
-            for event_id, event_type, body, endpoints, received_at, _, tenant, source in fresh:
+            for (event_id, event_type, body, endpoints, received_at, _, tenant, source,
+                 trace_context) in fresh:
                 event_rows.append([event_id, event_type, body, received_at, len(endpoints),
-                                   None, None, tenant, source])
+                                   None, None, tenant, source, trace_context])
                 for name in endpoints:
                     status = (pending if name not in held and name not in deleted
                               else cancelled if name in deleted else on_hold)
@@ -130,7 +131,8 @@ class WriteOps(EndpointWrites, PortalWrites):
                 row[5], row[6] = next_id, next_id + row[4] - 1
                 next_id += row[4]
         _insert_rows(self.db, "INSERT INTO events (id, type, body, received_at, delivery_count, "
-                     "first_delivery_id, last_delivery_id, tenant, source)", event_rows)
+                     "first_delivery_id, last_delivery_id, tenant, source, trace_context)",
+                 event_rows)
         return answers
 
     def held_endpoints(self) -> set[str]:
@@ -219,14 +221,16 @@ class WriteOps(EndpointWrites, PortalWrites):
         if fifo:
             rows = _rows(db,
                 "SELECT d.id, d.event_id, d.event_type, e.body, d.attempts, d.status, "  # noqa: S608
-                "d.next_attempt_at FROM deliveries d JOIN events e ON e.id = d.event_id "
+                "d.next_attempt_at, e.trace_context FROM deliveries d "
+                "JOIN events e ON e.id = d.event_id "
                 f"WHERE d.id = {FIFO_HEAD_ID}",
                 (endpoint,),
             )
-            rows = [r for r in rows if r[5] != "delivering" and r[6] <= now]
+            rows = [(*r[:5], r[7]) for r in rows if r[5] != "delivering" and r[6] <= now]
         else:
             rows = _rows(db,
-                "SELECT d.id, d.event_id, d.event_type, e.body, d.attempts FROM deliveries d "
+                "SELECT d.id, d.event_id, d.event_type, e.body, d.attempts, e.trace_context "
+                "FROM deliveries d "
                 "JOIN events e ON e.id = d.event_id WHERE d.endpoint = ? "
                 "AND d.status IN ('pending', 'scheduled') AND d.next_attempt_at <= ? "
                 "ORDER BY d.next_attempt_at LIMIT ?",
@@ -240,8 +244,8 @@ class WriteOps(EndpointWrites, PortalWrites):
             "WHERE id = ?",
             [(lease_until, now, row[0]) for row in rows],
         )
-        return [(row[0], row[1], row[2], endpoint, bytes(row[3]), row[4] + 1, lease_until)
-                for row in rows]
+        return [(row[0], row[1], row[2], endpoint, bytes(row[3]), row[4] + 1, lease_until,
+                 row[5]) for row in rows]
 
     def release(self, claims: Sequence[tuple[int, float]], now: float, hold: bool) -> None:
         status = HELD_STATUS if hold else RELEASED_STATUS

@@ -7,7 +7,8 @@
 --   (queries.delivery_page_query), as SQLite has since its 0005.
 -- * deliveries_unfinished (endpoint, id) for unfinished rows: a fifo queue's
 --   head is now three seeks of (endpoint, status, id) (queries.fifo_head_id),
---   in relay_claim below, next_due_at and the queue gauges.
+--   in relay_claim below (0006's, with the trace context), next_due_at and
+--   the queue gauges.
 -- * deliveries_leased (lease_until) for rows in flight: the reaper's scan of
 --   expired leases reads deliveries_in_flight, which holds only the attempts
 --   in flight.
@@ -22,13 +23,14 @@ DROP INDEX deliveries_unfinished;
 DROP INDEX deliveries_leased;
 DROP INDEX deliveries_created_at;
 
+-- relay_claim as in 0006, its fifo head found by the three seeks above.
 CREATE OR REPLACE FUNCTION relay_claim(
     p_endpoint TEXT, p_limit INTEGER, p_now DOUBLE PRECISION, p_lease_until DOUBLE PRECISION,
     p_fifo BOOLEAN, p_max_in_flight INTEGER, p_rate DOUBLE PRECISION, p_lock_key TEXT,
     p_blocked_wait DOUBLE PRECISION, p_owner TEXT
 ) RETURNS TABLE (
     id BIGINT, event_id TEXT, event_type TEXT, body BYTEA, attempts INTEGER,
-    next_attempt_at DOUBLE PRECISION, blocked_until DOUBLE PRECISION
+    next_attempt_at DOUBLE PRECISION, blocked_until DOUBLE PRECISION, trace_context TEXT
 ) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -69,7 +71,7 @@ BEGIN
         END IF;
         IF head.status = 'delivering' THEN
             RETURN QUERY SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::BYTEA, NULL::INTEGER,
-                NULL::DOUBLE PRECISION, p_now + p_blocked_wait;
+                NULL::DOUBLE PRECISION, p_now + p_blocked_wait, NULL::TEXT;
             RETURN;
         END IF;
         IF head.next_attempt_at > p_now THEN
@@ -83,7 +85,7 @@ BEGIN
         v_wanted := least(v_wanted, p_max_in_flight - v_in_flight);
         IF v_wanted <= 0 THEN
             RETURN QUERY SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::BYTEA, NULL::INTEGER,
-                NULL::DOUBLE PRECISION, p_now + p_blocked_wait;
+                NULL::DOUBLE PRECISION, p_now + p_blocked_wait, NULL::TEXT;
             RETURN;
         END IF;
     END IF;
@@ -101,7 +103,7 @@ BEGIN
         v_wanted := least(v_wanted, floor(v_tokens)::INTEGER);
         IF v_wanted <= 0 THEN
             RETURN QUERY SELECT NULL::BIGINT, NULL::TEXT, NULL::TEXT, NULL::BYTEA, NULL::INTEGER,
-                NULL::DOUBLE PRECISION, p_now + (1 - v_tokens) / p_rate;
+                NULL::DOUBLE PRECISION, p_now + (1 - v_tokens) / p_rate, NULL::TEXT;
             RETURN;
         END IF;
     END IF;
@@ -117,7 +119,7 @@ BEGIN
               AND c.next_attempt_at <= p_now AND (v_head_id IS NULL OR c.id = v_head_id)
             ORDER BY c.next_attempt_at, c.id LIMIT v_wanted FOR UPDATE SKIP LOCKED)
         RETURNING d.id, d.event_id, d.event_type, e.body, d.attempts, d.next_attempt_at,
-            NULL::DOUBLE PRECISION;
+            NULL::DOUBLE PRECISION, e.trace_context;
     GET DIAGNOSTICS v_claimed = ROW_COUNT;
     IF p_rate IS NOT NULL AND v_claimed > 0 THEN
         INSERT INTO endpoint_rate (name, tokens, updated_at)

@@ -12,7 +12,7 @@
 CREATE FUNCTION relay_ingest(
     p_lock_keys TEXT[], p_names TEXT[], p_channel TEXT, p_notify TEXT[],
     e_id TEXT[], e_type TEXT[], e_body BYTEA[], e_at DOUBLE PRECISION[],
-    e_count INTEGER[], e_tenant TEXT[], e_source TEXT[],
+    e_count INTEGER[], e_tenant TEXT[], e_source TEXT[], e_trace TEXT[],
     d_event TEXT[], d_endpoint TEXT[], d_type TEXT[], d_at DOUBLE PRECISION[],
     d_tenant TEXT[]
 ) RETURNS TABLE (held TEXT, deleted BOOLEAN) LANGUAGE plpgsql AS $$
@@ -29,8 +29,9 @@ BEGIN
         INTO v_held, v_deleted FROM endpoint_state s
         WHERE s.name = ANY(p_names)
           AND (s.paused = 1 OR s.disabled_reason IS NOT NULL OR s.deleted = 1);
-    INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source)
-        SELECT * FROM unnest(e_id, e_type, e_body, e_at, e_count, e_tenant, e_source)
+    INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source,
+                        trace_context)
+        SELECT * FROM unnest(e_id, e_type, e_body, e_at, e_count, e_tenant, e_source, e_trace)
         ORDER BY 1 ON CONFLICT (id) DO NOTHING;
     GET DIAGNOSTICS v_inserted = ROW_COUNT;
     IF v_inserted <> cardinality(e_id) THEN
