@@ -32,7 +32,9 @@ __all__ = [
     "DeliveryFilter",
     "DeliveryRecord",
     "EndpointStats",
+    "EventFilter",
     "EventRecord",
+    "EventSummary",
     "PortalSession",
     "PurgeResult",
     "QueueStats",
@@ -94,6 +96,44 @@ class EventRecord:
     delivery_count: int
     tenant: str | None = None
     source: str | None = None  # the `sources:` entry it came through; None: /v1/events
+
+
+@dataclass(frozen=True, slots=True)
+class EventSummary:
+    """One event as the event list shows it: its size instead of its body.
+
+    `position` is its place in the list, as its backend spells it (SQLite: the
+    rowid; PostgreSQL: receipt time and id); `EventFilter.before` takes it back
+    to page on from there. Callers pass it through and never read it.
+    """
+
+    id: str
+    type: str
+    received_at: float
+    delivery_count: int
+    tenant: str | None
+    source: str | None
+    size_bytes: int
+    position: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """What `list_events` returns: every field set narrows the list.
+
+    `source` is a `sources:` entry's name; the empty string selects the events
+    of /v1/events, stored without one. `since`/`until` bound the receipt time
+    (inclusive). `before` is the keyset cursor, the `position` of the previous
+    page's last event: only events listed after it, so a page never repeats one
+    and never skips one stored before the first page was read.
+    """
+
+    tenant: str | None = None
+    event_type: str | None = None
+    source: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +331,16 @@ class Storage(ABC):
     @abstractmethod
     async def get_event(self, event_id: str) -> EventRecord | None:
         """One event, or None (it may have been purged by retention)."""
+
+    @abstractmethod
+    async def list_events(self, where: EventFilter, limit: int) -> list[EventSummary]:
+        """Up to `limit` events matching `where`, newest (last stored) first.
+
+        A tenant's page is a range of an index of tenanted events, whatever the
+        size of the table; type and source narrow the walk of that index (or of
+        the table) row by row. Raises `ValueError` for a `before` this backend
+        did not issue.
+        """
 
     @abstractmethod
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:

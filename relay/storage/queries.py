@@ -14,7 +14,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from relay.models import AttemptRecord, DeliveryStatus, IngestOutcome, NewEvent
-from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats, EventRecord
+from relay.storage.base import (
+    DeliveryFilter,
+    DeliveryRecord,
+    EndpointStats,
+    EventFilter,
+    EventRecord,
+    EventSummary,
+)
 
 __all__ = [
     "ATTEMPT_COLUMNS",
@@ -31,7 +38,10 @@ __all__ = [
     "delivery_list_query",
     "delivery_record",
     "endpoint_stats",
+    "event_filter_terms",
     "event_record",
+    "event_summary",
+    "event_summary_columns",
 ]
 
 # How much later than its creation time a delivery may be committed (and so get
@@ -83,6 +93,44 @@ def attempt_record(row: Any) -> AttemptRecord:
 def event_record(row: Any) -> EventRecord:
     """An `EventRecord` from a row selected with `EVENT_COLUMNS`."""
     return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4], row[5], row[6])
+
+
+def event_summary_columns(length: str) -> str:
+    """The event list's columns: no body, its size by the backend's `length` function.
+
+    Both functions read the stored size (SQLite's record header, PostgreSQL's
+    TOAST pointer), not the body.
+    """
+    return f"id, type, received_at, delivery_count, tenant, source, {length}(body)"
+
+
+def event_summary(row: Any, position: str) -> EventSummary:
+    """An `EventSummary` from a row selected with `event_summary_columns`."""
+    return EventSummary(row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]), position)
+
+
+def event_filter_terms(where: EventFilter,
+                       placeholder: Callable[[int], str] | None = None,
+                       ) -> tuple[list[str], list[Any]]:
+    """The event list's equality and time filters, as SQL terms and their parameters.
+
+    The cursor is each backend's own (its position), so it is not among them.
+    """
+    placeholder = placeholder or _question_mark
+    terms: list[str] = []
+    params: list[Any] = []
+    for column, value in (("tenant", where.tenant), ("type", where.event_type),
+                          ("source", where.source or None)):
+        if value is not None:
+            params.append(value)
+            terms.append(f"{column} = {placeholder(len(params))}")
+    if where.source == "":
+        terms.append("source IS NULL")
+    for term, bound in (("received_at >=", where.since), ("received_at <=", where.until)):
+        if bound is not None:
+            params.append(float(bound))
+            terms.append(f"{term} {placeholder(len(params))}")
+    return terms, params
 
 
 def delivery_record(row: Any) -> DeliveryRecord:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import ClassVar
 
 import anyio
@@ -33,6 +34,7 @@ from relay.models import (
 from relay.storage.base import (
     DeliveryFilter,
     DeliveryRecord,
+    EventFilter,
     PortalSession,
     Storage,
     StoredEndpoint,
@@ -1138,6 +1140,128 @@ class StorageContract:
                                                None, "babel")])
         assert again.duplicate
         assert len(await store.event_deliveries("evt_1")) == 1
+
+    # -- list_events ---------------------------------------------------------------------
+
+    async def tenanted(self, store: Storage) -> list[str]:
+        """Six events 100 s apart, of tenants acme and globex, one of none, one via babel."""
+        events = [
+            NewEvent("evt_1", "license.created", BODY, ("a", "b"), T0, True, "acme"),
+            NewEvent("evt_2", "order.created", BODY + b" ", ("a",), T0 + 100, True, "globex"),
+            NewEvent("evt_3", "license.created", BODY, (), T0 + 200, True, None),
+            NewEvent("evt_4", "license.created", BODY, ("a",), T0 + 300, True, "acme", "babel"),
+            NewEvent("evt_5", "order.created", BODY, ("a",), T0 + 400, True, "acme"),
+            NewEvent("evt_6", "license.created", BODY, ("b",), T0 + 500, True, "globex"),
+        ]
+        for one in events:  # one ingest each: stored in this order on every backend
+            await store.ingest([one])
+        return [e.id for e in events]
+
+    async def test_list_events_is_newest_first_with_sizes_and_no_body(
+            self, store: Storage) -> None:
+        every = await self.tenanted(store)
+        listed = await store.list_events(EventFilter(), 100)
+        assert [e.id for e in listed] == every[::-1]
+        assert [e.id for e in await store.list_events(EventFilter(), 2)] == ["evt_6", "evt_5"]
+        second = next(e for e in listed if e.id == "evt_2")
+        assert (second.type, second.received_at, second.tenant, second.source) == (
+            "order.created", T0 + 100, "globex", None)
+        assert (second.size_bytes, second.delivery_count) == (len(BODY) + 1, 1)
+        first = listed[-1]
+        assert (first.size_bytes, first.delivery_count) == (len(BODY), 2)
+        assert not hasattr(first, "body")
+
+    async def test_list_events_filters_by_tenant_type_and_source(self, store: Storage) -> None:
+        await self.tenanted(store)
+
+        async def ids(**where: str) -> list[str]:
+            return [e.id for e in await store.list_events(EventFilter(**where), 100)]
+
+        assert await ids(tenant="acme") == ["evt_5", "evt_4", "evt_1"]
+        assert await ids(tenant="globex") == ["evt_6", "evt_2"]
+        assert await ids(tenant="initech") == []
+        assert await ids(event_type="order.created") == ["evt_5", "evt_2"]
+        assert await ids(tenant="acme", event_type="license.created") == ["evt_4", "evt_1"]
+        assert await ids(source="babel") == ["evt_4"]
+        assert await ids(source="") == ["evt_6", "evt_5", "evt_3", "evt_2", "evt_1"]
+        assert await ids(tenant="acme", source="") == ["evt_5", "evt_1"]
+
+    async def test_list_events_bounds_receipt_time_inclusively(self, store: Storage) -> None:
+        await self.tenanted(store)
+
+        async def ids(where: EventFilter) -> list[str]:
+            return [e.id for e in await store.list_events(where, 100)]
+
+        assert await ids(EventFilter(since=T0 + 100, until=T0 + 300)) == [
+            "evt_4", "evt_3", "evt_2"]
+        assert await ids(EventFilter(tenant="acme", since=T0 + 300)) == ["evt_5", "evt_4"]
+        assert await ids(EventFilter(until=T0 + 99)) == ["evt_1"]
+        assert await ids(EventFilter(since=T0 + 501)) == []
+        assert len(await ids(EventFilter(since=T0 - 1000))) == 6
+
+    async def test_list_events_pages_by_position(self, store: Storage) -> None:
+        await self.tenanted(store)
+        for where, expected in ((EventFilter(), ["evt_6", "evt_5", "evt_4", "evt_3", "evt_2",
+                                                  "evt_1"]),
+                                (EventFilter(tenant="acme"), ["evt_5", "evt_4", "evt_1"])):
+            seen: list[str] = []
+            before = None
+            while True:
+                page = await store.list_events(replace(where, before=before), 2)
+                seen += [e.id for e in page]
+                if len(page) < 2:
+                    break
+                before = page[-1].position
+            assert seen == expected
+
+    async def test_list_events_pages_never_repeat_or_skip_while_events_arrive(
+            self, store: Storage) -> None:
+        """Events stored meanwhile are newer than every page's cursor: the walk lists
+        exactly what was stored when it began, each once, on one tenant and on all."""
+        for n in range(40):
+            await store.ingest([NewEvent(f"evt_{n:02d}", "a.b", BODY, ("a",), T0 + n, True,
+                                         "acme" if n % 2 else "globex")])
+        stop, arrived = asyncio.Event(), asyncio.Event()
+
+        async def arrive() -> None:
+            n = 0
+            while not stop.is_set():
+                await store.ingest([NewEvent(f"new_{n}", "a.b", BODY, ("a",), T0 + 100 + n,
+                                             True, "acme")])
+                n += 1
+                arrived.set()
+                await asyncio.sleep(0)
+
+        async def walk(tenant: str | None) -> list[str]:
+            seen: list[str] = []
+            before = None
+            while True:
+                page = await store.list_events(EventFilter(tenant=tenant, before=before), 3)
+                seen += [e.id for e in page]
+                if len(page) < 3:
+                    return seen
+                before = page[-1].position
+                arrived.clear()
+                await arrived.wait()  # one more event stored before the next page
+
+        arriving = asyncio.create_task(arrive())
+        try:
+            every, acme = await walk(None), await walk("acme")
+        finally:
+            stop.set()
+            await arriving
+        old = [f"evt_{n:02d}" for n in range(39, -1, -1)]
+        assert len(every) == len(set(every)) and len(acme) == len(set(acme))
+        # What arrived before a walk's first page opens it; nothing after is seen.
+        assert every[-40:] == old and all(e.startswith("new_") for e in every[:-40])
+        assert acme[-20:] == [e for e in old if int(e[4:]) % 2]
+        assert all(e.startswith("new_") for e in acme[:-20])
+
+    async def test_list_events_refuses_a_position_it_did_not_give(self, store: Storage) -> None:
+        await self.tenanted(store)
+        for before in ("not-a-position", "", "12:"):
+            with pytest.raises(ValueError, match="position"):
+                await store.list_events(EventFilter(before=before), 10)
 
     async def test_api_sources_are_created_replaced_and_deleted(self, store: Storage) -> None:
         first = StoredSource("babel", '{"name": "babel"}', "sealed-1", T0, T0)

@@ -21,7 +21,9 @@ from relay.storage.base import (
     DeliveryFilter,
     DeliveryRecord,
     EndpointStats,
+    EventFilter,
     EventRecord,
+    EventSummary,
     PurgeResult,
     QueueStats,
     RetryOutcome,
@@ -40,7 +42,10 @@ from relay.storage.queries import (
     delivery_list_query,
     delivery_record,
     endpoint_stats,
+    event_filter_terms,
     event_record,
+    event_summary,
+    event_summary_columns,
 )
 
 __all__ = ["OperationsMixin"]
@@ -144,6 +149,25 @@ class OperationsMixin:
         rows = await self._fetch(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE id = $1", event_id)  # noqa: S608
         return event_record(rows[0]) if rows else None
+
+    async def list_events(self, where: EventFilter, limit: int) -> list[EventSummary]:
+        # Newest first by (received_at, id): the events have no insertion order
+        # here. The cursor's time is also a plain bound, which an index on
+        # received_at (events_received_at, or events_tenant after the tenant)
+        # can start its backward walk from; the row comparison breaks its ties.
+        terms, params = event_filter_terms(where, placeholder=lambda n: f"${n}")
+        if where.before is not None:
+            at, bound_id = _event_position(where.before)
+            params += [at, bound_id]
+            a, b = len(params) - 1, len(params)
+            terms.append(f"received_at <= ${a} AND (received_at, id) < (${a}, ${b})")
+        sql = f"SELECT {event_summary_columns('octet_length')} FROM events"  # noqa: S608
+        if terms:
+            sql += " WHERE " + " AND ".join(terms)
+        params.append(limit)
+        sql += f" ORDER BY received_at DESC, id DESC LIMIT ${len(params)}"
+        return [event_summary(row, f"{row[2]!r}:{row[0]}")
+                for row in await self._fetch(sql, *params)]
 
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         rows = await self._fetch(
@@ -302,6 +326,17 @@ class OperationsMixin:
                 cutoff, limit))
 
         return await self._write(run)
+
+
+_POSITION = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?):(.+)", re.DOTALL)
+
+
+def _event_position(position: str) -> tuple[float, str]:
+    """(received_at, id) from a position `list_events` gave; `ValueError` for any other."""
+    match = _POSITION.fullmatch(position)
+    if match is None:
+        raise ValueError(f"not a PostgreSQL event position: {position!r}")
+    return float(match.group(1)), match.group(2)
 
 
 def _rowcount(status: str) -> int:

@@ -21,7 +21,9 @@ from relay.storage.base import (
     DeliveryFilter,
     DeliveryRecord,
     EndpointStats,
+    EventFilter,
     EventRecord,
+    EventSummary,
     PortalSession,
     PurgeResult,
     QueueStats,
@@ -41,6 +43,7 @@ from relay.storage.queries import (
     delivery_record,
     endpoint_stats,
     event_record,
+    event_summary,
 )
 from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS, SOURCE_COLUMNS
 from relay.storage.sqlite.ops import (
@@ -62,10 +65,12 @@ from relay.storage.sqlite.ops import (
 )
 from relay.storage.sqlite.queries import (
     AFTER,
+    EVENT_ROWID_AT_TIME,
     FIFO_HEAD_ID,
     ID_AT_TIME,
     delivery_page_query,
     event_deliveries_where,
+    event_page_query,
 )
 
 __all__ = ["OperationsMixin"]
@@ -121,6 +126,19 @@ class OperationsMixin:
         rows = await self._query(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))  # noqa: S608
         return event_record(rows[0]) if rows else None
+
+    async def list_events(self, where: EventFilter, limit: int) -> list[EventSummary]:
+        low = high = None
+        # As the delivery list's: time filters become exclusive rowid bounds.
+        if where.since is not None:
+            rows = await self._query(EVENT_ROWID_AT_TIME, (where.since - COMMIT_SKEW_S,))
+            low = rows[0][0] - 1
+        if where.until is not None:
+            rows = await self._query(EVENT_ROWID_AT_TIME,
+                                     (where.until + COMMIT_SKEW_S + AFTER,))
+            high = rows[0][1]
+        sql, params = event_page_query(where, limit, low, high)
+        return [event_summary(row, str(row[7])) for row in await self._query(sql, params)]
 
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         where = event_deliveries_where("(SELECT first_delivery_id FROM events WHERE id = ?1)",
