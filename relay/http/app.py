@@ -91,7 +91,8 @@ class RelayApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             handler = self.ingest_paths.get(scope["path"])
-            if handler is not None:
+            # GET /v1/events is the admin API's event list; ingest answers the rest.
+            if handler is not None and scope["method"] not in ("GET", "HEAD"):
                 scope["app"] = self
                 await handler(scope, receive, send)
                 return

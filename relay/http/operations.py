@@ -17,18 +17,26 @@ from typing import Any
 
 from relay.config import EndpointConfig
 from relay.http.ingest import store_events as ingest_events
-from relay.http.params import EndpointQuery, encode_cursor, encode_position, parse_time
+from relay.http.params import (
+    EndpointQuery,
+    bad_cursor,
+    encode_cursor,
+    encode_event_cursor,
+    encode_position,
+    parse_time,
+)
 from relay.http.problems import Problem
 from relay.http.serialization import (
     attempt_json,
     delivery_json,
     endpoint_json,
     event_json,
+    event_summary_json,
     format_delivery_id,
 )
 from relay.http.state import RelayState
 from relay.models import AttemptResult, DeliveryStatus, NewEvent, new_event_id
-from relay.storage.base import DeliveryFilter, EndpointStats
+from relay.storage.base import DeliveryFilter, EndpointStats, EventFilter
 from relay.timefmt import iso
 from relay.wire import compact_json
 
@@ -41,6 +49,7 @@ __all__ = [
     "endpoints_data",
     "endpoints_page",
     "event_data",
+    "events_page",
     "pause",
     "recover",
     "resume",
@@ -274,6 +283,20 @@ async def retry(state: RelayState, delivery_id: int) -> dict[str, Any]:
     updated = await state.storage.get_delivery(delivery_id) or record
     state.dispatcher.notify([record.endpoint])
     return {**delivery_json(updated), "previous_status": previous.value if previous else None}
+
+
+async def events_page(state: RelayState, where: EventFilter, limit: int) -> dict[str, Any]:
+    """One page of the event log, newest first, with the cursor of the next page."""
+    try:
+        rows = await state.storage.list_events(where, limit + 1)
+    except ValueError:  # a position of another backend, or forged inside a valid token
+        raise bad_cursor() from None
+    page, more = rows[:limit], len(rows) > limit
+    return {
+        "data": [event_summary_json(e) for e in page],
+        "has_more": more,
+        "next_cursor": encode_event_cursor(page[-1].position) if more else None,
+    }
 
 
 async def event_data(state: RelayState, event_id: str) -> dict[str, Any]:

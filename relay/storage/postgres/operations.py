@@ -48,7 +48,7 @@ from relay.storage.queries import (
     event_summary_columns,
 )
 
-__all__ = ["OperationsMixin"]
+__all__ = ["OperationsMixin", "event_page_sql"]
 
 T = TypeVar("T")
 
@@ -151,21 +151,7 @@ class OperationsMixin:
         return event_record(rows[0]) if rows else None
 
     async def list_events(self, where: EventFilter, limit: int) -> list[EventSummary]:
-        # Newest first by (received_at, id): the events have no insertion order
-        # here. The cursor's time is also a plain bound, which an index on
-        # received_at (events_received_at, or events_tenant after the tenant)
-        # can start its backward walk from; the row comparison breaks its ties.
-        terms, params = event_filter_terms(where, placeholder=lambda n: f"${n}")
-        if where.before is not None:
-            at, bound_id = _event_position(where.before)
-            params += [at, bound_id]
-            a, b = len(params) - 1, len(params)
-            terms.append(f"received_at <= ${a} AND (received_at, id) < (${a}, ${b})")
-        sql = f"SELECT {event_summary_columns('octet_length')} FROM events"  # noqa: S608
-        if terms:
-            sql += " WHERE " + " AND ".join(terms)
-        params.append(limit)
-        sql += f" ORDER BY received_at DESC, id DESC LIMIT ${len(params)}"
+        sql, params = event_page_sql(where, limit)
         return [event_summary(row, f"{row[2]!r}:{row[0]}")
                 for row in await self._fetch(sql, *params)]
 
@@ -326,6 +312,27 @@ class OperationsMixin:
                 cutoff, limit))
 
         return await self._write(run)
+
+
+def event_page_sql(where: EventFilter, limit: int) -> tuple[str, list[Any]]:
+    """One page of the event list, newest first by (received_at, id) (pure, to EXPLAIN).
+
+    The events have no insertion order here. The cursor's time is also a plain
+    bound, which an index on received_at (events_received_at, or events_tenant
+    after the tenant, 0007) starts its backward walk from; the row comparison
+    breaks ties. `where.before` must be a position `list_events` gave: anything
+    else raises `ValueError`.
+    """
+    terms, params = event_filter_terms(where, placeholder=lambda n: f"${n}")
+    if where.before is not None:
+        params += list(_event_position(where.before))
+        a, b = len(params) - 1, len(params)
+        terms.append(f"received_at <= ${a} AND (received_at, id) < (${a}, ${b})")
+    sql = f"SELECT {event_summary_columns('octet_length')} FROM events"  # noqa: S608
+    if terms:
+        sql += " WHERE " + " AND ".join(terms)
+    params.append(limit)
+    return sql + f" ORDER BY received_at DESC, id DESC LIMIT ${len(params)}", params
 
 
 _POSITION = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?):(.+)", re.DOTALL)
