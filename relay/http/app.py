@@ -110,8 +110,9 @@ def secret_box(config: Config) -> SecretBox | None:
     """What seals API endpoints' secrets: `secrets_key`, else (SQLite) a key file beside it.
 
     PostgreSQL is shared by replicas on other hosts, so a file on one of them
-    would not do: without `secrets_key` the relay runs, and endpoints made
-    through the API are refused with a message saying so.
+    would not do: relay.yaml with postgresql:// storage and no `secrets_key` is
+    refused (`relay check`, `relay run`). A `Config` built some other way may
+    still lack one; then endpoints made through the API are refused (503).
     """
     if config.secrets_key is not None:
         return SecretBox(key_from_text(config.secrets_key))
