@@ -197,11 +197,32 @@ class Storage(ABC):
         """The deliveries of one event, in creation order."""
 
     @abstractmethod
-    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
-        """Counts by state and health of one endpoint, or of every endpoint the store knows.
+    async def endpoint_stats(self, name: str | None = None,
+                             names: Sequence[str] | None = None) -> dict[str, EndpointStats]:
+        """Counts by state and health of one endpoint, of `names`, or of every one it knows.
 
-        Without `name`, endpoints that are no longer configured but still have
-        deliveries or state are included, so an operator can see what they left.
+        Without `name` or `names`, endpoints that are no longer configured but
+        still have deliveries or state are included, so an operator can see
+        what they left; that counts every delivery, so pages ask for `names`.
+        """
+
+    @abstractmethod
+    async def endpoint_states(self) -> dict[str, EndpointStats]:
+        """Every endpoint with a stored state (paused, disabled, failing, deleted...),
+        nothing counted.
+
+        What an endpoint's status is made of, one row per endpoint: the endpoint
+        list filters by status on these and counts only the page it shows
+        (`endpoint_stats(names=...)`). `counts`, `next_retry_at` and
+        `last_error` are left empty.
+        """
+
+    @abstractmethod
+    async def delivery_endpoints(self) -> set[str]:
+        """Every endpoint name that has deliveries, one index seek per name.
+
+        With `endpoint_states`, every endpoint the store knows: the endpoint list
+        shows those neither relay.yaml nor the API has any more (their log is left).
         """
 
     @abstractmethod

@@ -35,8 +35,10 @@ __all__ = [
     "RELEASED_STATUS",
     "UNFINISHED",
     "attempt_record",
+    "delivery_endpoints",
     "delivery_list_query",
     "delivery_record",
+    "endpoint_states",
     "endpoint_stats",
     "event_filter_terms",
     "event_record",
@@ -56,6 +58,7 @@ DELIVERY_COLUMNS = (
     "updated_at, last_attempt_at, last_status_code, last_error, tenant"
 )
 READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
+_NAMES_PER_QUERY = 500  # names per IN (...) list, well under SQLite's variable limit
 MAX_ID = 2**63 - 1
 
 
@@ -193,22 +196,32 @@ _STATE_SQL = (
 )
 
 
-async def endpoint_stats(fetch: Fetch, name: str | None = None) -> dict[str, EndpointStats]:
+async def endpoint_stats(fetch: Fetch, name: str | None = None,
+                         names: Sequence[str] | None = None) -> dict[str, EndpointStats]:
     """Per-endpoint counts by state, next retry, health and last error, for the admin API.
 
-    Written once for both backends: `fetch` runs SQL written with `?` and
-    translates the placeholders if its driver needs to.
+    Of one endpoint (`name`), of a few (`names`: a page of the endpoint list),
+    or of every endpoint the store knows. Written once for both backends:
+    `fetch` runs SQL written with `?` and translates the placeholders if its
+    driver needs to.
     """
-    if name is None:
+    if name is not None:
+        names = [name]
+    if names is None:
         # One walk of the covering (endpoint, status, id) index.
         count_rows = await fetch(
             "SELECT endpoint, status, count(*) FROM deliveries GROUP BY endpoint, status", [])
         state_rows = await fetch(_STATE_SQL + " WHERE name <> ?", [READYZ_ROW])
     else:
-        count_rows = await fetch(
-            "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = ? "
-            "GROUP BY endpoint, status", [name])
-        state_rows = await fetch(_STATE_SQL + " WHERE name = ?", [name])
+        count_rows, state_rows = [], []
+        for start in range(0, len(names), _NAMES_PER_QUERY):
+            chunk = list(names[start:start + _NAMES_PER_QUERY])
+            marks = ", ".join("?" * len(chunk))
+            # Each name is one range of (endpoint, status, id): the page's rows only.
+            count_rows += await fetch(
+                "SELECT endpoint, status, count(*) FROM deliveries "  # noqa: S608
+                f"WHERE endpoint IN ({marks}) GROUP BY endpoint, status", chunk)
+            state_rows += await fetch(_STATE_SQL + f" WHERE name IN ({marks})", chunk)
     counts: dict[str, dict[str, int]] = {}
     for endpoint, status, count in count_rows:
         counts.setdefault(endpoint, {})[status] = int(count)
@@ -229,13 +242,40 @@ async def endpoint_stats(fetch: Fetch, name: str | None = None) -> dict[str, End
             last_error = await _last_error(fetch, endpoint)
         result[endpoint] = EndpointStats(
             name=endpoint, counts=by_status, next_retry_at=next_retry, last_error=last_error,
-            **({} if row is None else {
-                "paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
-                "failing_since": row[4], "last_attempt_at": row[5],
-                "last_success_at": row[6], "deleted": bool(row[7]),
-            }),
+            **({} if row is None else _state_fields(row)),
         )
     return result
+
+
+def _state_fields(row: Any) -> dict[str, Any]:
+    """An endpoint_state row (`_STATE_SQL`) as `EndpointStats` fields."""
+    return {"paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
+            "failing_since": row[4], "last_attempt_at": row[5], "last_success_at": row[6],
+            "deleted": bool(row[7])}
+
+
+# Every endpoint name the deliveries hold, one index seek each (a loose index
+# scan of (endpoint, status, id)): thousands of seeks, not millions of rows.
+_DELIVERY_ENDPOINTS = """
+WITH RECURSIVE seen(name) AS (
+    SELECT min(endpoint) FROM deliveries
+    UNION ALL
+    SELECT (SELECT min(endpoint) FROM deliveries WHERE endpoint > seen.name)
+    FROM seen WHERE seen.name IS NOT NULL
+)
+SELECT name FROM seen WHERE name IS NOT NULL
+"""
+
+
+async def endpoint_states(fetch: Fetch) -> dict[str, EndpointStats]:
+    """Every endpoint with a stored state, nothing counted (`Storage.endpoint_states`)."""
+    rows = await fetch(_STATE_SQL + " WHERE name <> ?", [READYZ_ROW])
+    return {row[0]: EndpointStats(row[0], **_state_fields(row)) for row in rows}
+
+
+async def delivery_endpoints(fetch: Fetch) -> set[str]:
+    """Every endpoint name the deliveries hold (`Storage.delivery_endpoints`)."""
+    return {row[0] for row in await fetch(_DELIVERY_ENDPOINTS, [])}
 
 
 async def _last_error(fetch: Fetch, endpoint: str) -> str | None:

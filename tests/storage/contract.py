@@ -801,6 +801,48 @@ class StorageContract:
         assert stats["removed"].counts["pending"] == 1
         assert stats["idle"].paused and sum(stats["idle"].counts.values()) == 0
 
+    async def test_endpoint_stats_of_names_count_those_only(self, store: Storage) -> None:
+        """A page of the endpoint list: its endpoints' counts and state, nothing else."""
+        await ingest(store, "evt_1", "a", "b", "c")
+        await ingest(store, "evt_2", "a")
+        await store.pause_endpoint("b", T0)
+        await store.pause_endpoint("idle", T0)
+        stats = await store.endpoint_stats(names=["a", "b", "idle", "unknown"])
+        assert sorted(stats) == ["a", "b", "idle"]
+        assert stats["a"].counts["pending"] == 2 and stats["b"].counts["held"] == 1
+        assert stats["b"].paused and stats["idle"].paused and not stats["a"].paused
+        assert stats == {n: s for n, s in (await store.endpoint_stats()).items()
+                         if n in ("a", "b", "idle")}
+        assert await store.endpoint_stats(names=[]) == {}
+        many = [f"ep_{n:04d}" for n in range(1200)]  # more than one IN (...) list
+        await store.ingest([event("evt_many", *many)])
+        assert len(await store.endpoint_stats(names=many)) == 1200
+
+    async def test_endpoint_states_give_each_stored_state_uncounted(
+            self, store: Storage) -> None:
+        """What a status is made of, one entry per endpoint with a stored state."""
+        await ingest(store, "evt_1", "a", "removed")
+        await store.pause_endpoint("idle", T0)
+        await disable(store, "gone")
+        claimed = await claim_one(store, "a")
+        await store.record([failing(claimed, T0 + 1, T0 + 60)])
+        await store.check_writable()  # the /readyz row is no endpoint
+        states = await store.endpoint_states()
+        assert sorted(states) == ["a", "gone", "idle"]  # `removed` has deliveries only
+        assert states["idle"].paused and states["gone"].disabled_reason == GONE
+        assert states["a"].failing_since == T0 + 1 and not states["a"].paused
+        assert all(not s.counts and s.last_error is None and s.next_retry_at is None
+                   for s in states.values())
+
+    async def test_delivery_endpoints_name_every_endpoint_with_deliveries(
+            self, store: Storage) -> None:
+        """Each name once, however many deliveries it has; none without any."""
+        assert await store.delivery_endpoints() == set()
+        await ingest(store, "evt_1", "a", "removed")
+        await ingest(store, "evt_2", "a", "b")
+        await store.pause_endpoint("idle", T0)
+        assert await store.delivery_endpoints() == {"a", "b", "removed"}
+
     async def test_endpoint_stats_give_the_earliest_scheduled_retry(
             self, store: Storage) -> None:
         """`next_retry_at` is the soonest scheduled retry, None without one."""

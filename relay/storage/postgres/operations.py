@@ -39,8 +39,10 @@ from relay.storage.queries import (
     READYZ_ROW,
     UNFINISHED,
     attempt_record,
+    delivery_endpoints,
     delivery_list_query,
     delivery_record,
+    endpoint_states,
     endpoint_stats,
     event_filter_terms,
     event_record,
@@ -161,12 +163,20 @@ class OperationsMixin:
             "ORDER BY id", event_id)
         return [delivery_record(row) for row in rows]
 
-    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
-        async def fetch(sql: str, params: list[Any]) -> list[Any]:
-            numbered = iter(range(1, len(params) + 1))
-            return await self._fetch(re.sub(r"\?", lambda _: f"${next(numbered)}", sql), *params)
+    async def _question_marks(self, sql: str, params: list[Any]) -> list[Any]:
+        """Run SQL written with `?` (the queries both backends share, `queries.Fetch`)."""
+        numbered = iter(range(1, len(params) + 1))
+        return await self._fetch(re.sub(r"\?", lambda _: f"${next(numbered)}", sql), *params)
 
-        return await endpoint_stats(fetch, name)
+    async def endpoint_stats(self, name: str | None = None,
+                             names: Sequence[str] | None = None) -> dict[str, EndpointStats]:
+        return await endpoint_stats(self._question_marks, name, names)
+
+    async def endpoint_states(self) -> dict[str, EndpointStats]:
+        return await endpoint_states(self._question_marks)
+
+    async def delivery_endpoints(self) -> set[str]:
+        return await delivery_endpoints(self._question_marks)
 
     async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
         failing_rows = await self._fetch(

@@ -40,7 +40,9 @@ from relay.storage.queries import (
     QUEUED_STATUSES,
     READYZ_ROW,
     attempt_record,
+    delivery_endpoints,
     delivery_record,
+    endpoint_states,
     endpoint_stats,
     event_record,
     event_summary,
@@ -150,11 +152,19 @@ class OperationsMixin:
         )
         return [delivery_record(row) for row in rows]
 
-    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
-        async def fetch(sql: str, params: list[Any]) -> list[Any]:
-            return await self._query(sql, params)
+    async def _fetch_list(self, sql: str, params: list[Any]) -> list[Any]:
+        """`_query` as the shared queries call it (`queries.Fetch`)."""
+        return await self._query(sql, params)
 
-        return await endpoint_stats(fetch, name)
+    async def endpoint_stats(self, name: str | None = None,
+                             names: Sequence[str] | None = None) -> dict[str, EndpointStats]:
+        return await endpoint_stats(self._fetch_list, name, names)
+
+    async def endpoint_states(self) -> dict[str, EndpointStats]:
+        return await endpoint_states(self._fetch_list)
+
+    async def delivery_endpoints(self) -> set[str]:
+        return await delivery_endpoints(self._fetch_list)
 
     async def pause_endpoint(self, name: str, now: float) -> int:
         return await self._write(PAUSE_ENDPOINT, name, now)
