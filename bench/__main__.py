@@ -17,7 +17,7 @@ import time
 
 BENCHMARKS = [
     "ingest", "delivery", "latency", "delivery_clients", "kit_verify", "scale", "replicas",
-    "tenants", "endpoint_list", "sources",
+    "tenants", "endpoint_list", "events_index", "sources",
 ]
 
 
