@@ -17,7 +17,7 @@ import time
 
 BENCHMARKS = [
     "ingest", "delivery", "latency", "delivery_clients", "kit_verify", "scale", "replicas",
-    "tenants", "sources", "filters", "telemetry",
+    "tenants", "endpoint_list", "events_index", "sources", "filters", "telemetry",
 ]
 
 

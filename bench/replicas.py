@@ -35,11 +35,13 @@ from bench.ingest import EVENT, lua_script
 from bench.ingest import pause_sink as pause_sqlite_sink
 from bench.ingest import relay_config as sqlite_ingest_config
 from bench.nginx import nginx
+from relay.secrets_at_rest import generate_key
 from relay.storage.postgres.store import channel_name
 
 PG_URL = os.environ.get("RELAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 CONCURRENCY = 64
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SECRETS_KEY = generate_key()  # PostgreSQL storage requires one; the replicas share it
 
 
 def sql(statement: str, *args: object, schema: str | None = None) -> list[asyncpg.Record]:
@@ -70,7 +72,7 @@ def config(folder: Path, port: int, storage: str, target: str, name: str) -> Pat
     path = folder / f"{name}.yaml"
     path.write_text(
         f"listen: 127.0.0.1:{port}\n"
-        f"storage: {storage}\n"
+        f"storage: {storage}\nsecrets_key: {SECRETS_KEY}\n"
         "logging: {level: warning, format: json}\n"
         "ingest: {max_body_bytes: 4MiB}\n"
         f"delivery: {{allow_networks: [127.0.0.0/8], concurrency: {CONCURRENCY}}}\n"
@@ -132,7 +134,7 @@ def ingest_rate(storage: str, seconds: float, pause: str | None) -> float:
     else:
         path = folder / "ingest.yaml"
         path.write_text(
-            f"listen: 127.0.0.1:{port}\nstorage: {storage}\n"
+            f"listen: 127.0.0.1:{port}\nstorage: {storage}\nsecrets_key: {SECRETS_KEY}\n"
             "logging: {level: warning, format: json}\n"
             "delivery: {allow_networks: [127.0.0.0/8]}\n"
             "endpoints:\n  - {name: sink, url: 'http://127.0.0.1:9/', allow_http: true,\n"

@@ -12,6 +12,7 @@ from relay.cli import main
 from relay.config import load_config, parse_config
 from relay.exceptions import ConfigError
 from relay.units import parse_duration, parse_rate, parse_size
+from tests.support import TEST_SECRETS_KEY
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,7 +268,8 @@ def test_relay_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 @pytest.mark.parametrize("name", ["relay.yaml", "relay.postgres.yaml"])
 def test_container_configs_are_valid(name: str) -> None:
     """The configs the Dockerfile and docker-compose.yml ship load once the tokens are set."""
-    env = {"RELAY_INGEST_TOKEN": "in", "RELAY_ADMIN_TOKEN": "ad"}
+    env = {"RELAY_INGEST_TOKEN": "in", "RELAY_ADMIN_TOKEN": "ad",
+           "RELAY_SECRETS_KEY": TEST_SECRETS_KEY}
     config = load_config(ROOT / "docker" / name, env=env)
     assert config.listen_host == "0.0.0.0"
     assert config.ingest.token == "in" and config.admin.token == "ad"

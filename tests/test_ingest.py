@@ -388,5 +388,5 @@ def test_unknown_routes_are_problems(relay: RelayThread) -> None:
     missing = httpx.get(relay.url + "/nope")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
-    wrong_method = httpx.get(relay.url + "/v1/events")
+    wrong_method = httpx.put(relay.url + "/v1/events")
     assert wrong_method.status_code == 405

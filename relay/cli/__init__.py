@@ -28,6 +28,7 @@ from relay.cli.operator import (
     cmd_delivery,
     cmd_endpoints,
     cmd_event,
+    cmd_events,
     cmd_pause,
     cmd_recover,
     cmd_reload,
@@ -143,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="send to a paused or disabled endpoint again")
     p.add_argument("name", help="endpoint name")
     p.set_defaults(func=cmd_resume)
+    p = sub.add_parser("events", parents=[common], help="list events received, newest first")
+    p.add_argument("--tenant", help="only this tenant's events")
+    p.add_argument("--type", help="only this event type")
+    p.add_argument("--source", help="only those of this sources: entry (default: /v1/events)")
+    p.add_argument("--since", help="received since: a duration ago (2h) or an ISO 8601 time")
+    p.add_argument("--until", help="received until: a duration ago or an ISO 8601 time")
+    p.add_argument("--limit", type=int, help="how many to show (default 50, at most 500)")
+    p.add_argument("--cursor", help="the next page, as printed after a full page")
+    p.set_defaults(func=cmd_events)
     p = sub.add_parser("event", parents=[common], help="show one event and its deliveries")
     p.add_argument("id", help="event id, e.g. evt_...")
     p.set_defaults(func=cmd_event)

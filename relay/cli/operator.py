@@ -141,13 +141,15 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return EXIT_OK if answer.get("applied") else EXIT_USAGE
 
 
+def _list_params(args: argparse.Namespace, *names: str) -> dict[str, str]:
+    """A list command's options, as the API's query parameters (those given only)."""
+    values = {name: getattr(args, name) for name in (*names, "since", "until", "cursor",
+                                                     "limit")}
+    return {key: str(value) for key, value in values.items() if value is not None}
+
+
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    params = {key: value for key, value in (
-        ("status", args.status), ("endpoint", args.endpoint), ("type", args.type),
-        ("tenant", args.tenant),
-        ("since", args.since), ("until", args.until), ("cursor", args.cursor),
-        ("limit", None if args.limit is None else str(args.limit)),
-    ) if value is not None}
+    params = _list_params(args, "status", "endpoint", "type", "tenant")
 
     def show(answer: Any) -> None:
         if not answer["data"]:
@@ -158,6 +160,23 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
             print(f"\nmore: add --cursor {answer['next_cursor']}")
 
     return run_admin(args, "GET", "/v1/deliveries", show, params=params)
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    params = _list_params(args, "tenant", "type", "source")
+
+    def show(answer: Any) -> None:
+        if not answer["data"]:
+            print("no events match" if params else "no events yet")
+            return
+        now = time.time()
+        print(table(("ID", "RECEIVED", "TYPE", "TENANT", "SOURCE", "BYTES", "DELIVERIES"), [
+            [e["id"], relative(e["received_at"], now), e["type"], e["tenant"], e["source"],
+             e["size_bytes"], e["delivery_count"]] for e in answer["data"]]))
+        if answer.get("next_cursor"):
+            print(f"\nmore: add --cursor {answer['next_cursor']}")
+
+    return run_admin(args, "GET", "/v1/events", show, params=params)
 
 
 def cmd_delivery(args: argparse.Namespace) -> int:

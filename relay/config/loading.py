@@ -189,6 +189,8 @@ def _build(tree: Any, problems: list[Problem]) -> Config | None:
     _notify_checks(tree.get("endpoints"), parts.get("operations"), problems)
     if config is not None:
         problems.extend(source_problems(config))
+        if config.postgres is not None and config.secrets_key is None:
+            problems.append(("secrets_key", SECRETS_KEY_REQUIRED))
     return config
 
 
@@ -223,6 +225,15 @@ def _notify_checks(raw: Any, operations: OperationsConfig | None,
             problems.append((f"operations.events[{index}]",
                              f"{pattern!r} matches no operational event (they are "
                              f"{', '.join(OPERATIONAL_KINDS)})"))
+
+
+# PostgreSQL is shared by replicas on other hosts: a key file beside one of them
+# (SQLite's way) would leave the others unable to read what it sealed.
+SECRETS_KEY_REQUIRED = (
+    "required with postgresql:// storage: it seals the secrets of endpoints and sources "
+    "made through the API, and every replica needs the same one; make one with "
+    "`relay keygen --secrets-key` and set `secrets_key: ${RELAY_SECRETS_KEY}` on every "
+    "replica")
 
 
 def source_problems(config: Config) -> list[Problem]:

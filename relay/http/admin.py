@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from relay.config import TENANT_RE
+from relay.config.sources import DEFAULT_SOURCE
 from relay.exceptions import StorageError
 from relay.http import managed_endpoints as managed
 from relay.http import managed_sources, openapi, operations
@@ -31,7 +32,7 @@ from relay.http.auth import (
 from relay.http.dashboard.render import environment
 from relay.http.dashboard.security import SECURITY_HEADERS
 from relay.http.managed_sources import source_json
-from relay.http.params import delivery_filter, endpoint_query
+from relay.http.params import delivery_filter, endpoint_query, event_filter
 from relay.http.portal import access as portal_access
 from relay.http.problems import Problem
 from relay.http.serialization import parse_delivery_id
@@ -287,6 +288,12 @@ async def retry_delivery(request: Request, state: RelayState) -> Response:
     return _json(await operations.retry(state, _delivery_path_id(request)))
 
 
+async def list_events(request: Request, state: RelayState) -> Response:
+    """The events received, newest first, one page at a time; filters tenant, type, source."""
+    where, limit = event_filter(request.query_params, state.clock(), DEFAULT_SOURCE)
+    return _json(await operations.events_page(state, where, limit))
+
+
 async def get_event(request: Request, state: RelayState) -> Response:
     """One event as received, with its deliveries."""
     return _json(await operations.event_data(state, request.path_params["event_id"]))
@@ -350,6 +357,7 @@ def admin_routes() -> list[Route]:
         Route("/v1/deliveries", _admin(list_deliveries), methods=["GET"]),
         Route("/v1/deliveries/{delivery_id}", _admin(get_delivery), methods=["GET"]),
         Route("/v1/deliveries/{delivery_id}/retry", _admin(retry_delivery), methods=["POST"]),
+        Route("/v1/events", _admin(list_events), methods=["GET"]),
         Route("/v1/events/{event_id:path}", _admin(get_event), methods=["GET"]),
         Route("/v1/tenants/{tenant:path}/portal-sessions", _admin(create_portal_session),
               methods=["POST"]),

@@ -99,7 +99,11 @@ class RelayApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             door: IngestEndpoint | SourceEndpoint | None = self.ingest_paths.get(scope["path"])
-            if door is None:
+            if door is not None:
+                # GET /v1/events is the admin API's event list; ingest answers the rest.
+                if scope["method"] in ("GET", "HEAD"):
+                    door = None
+            else:
                 door = self.source_paths.get(scope["path"])  # only after ingest's own paths
                 # /v1/sources/{name} is also the admin API's: only POST is the platform's.
                 if door is not None and scope["method"] != "POST" and scope["path"].startswith(
@@ -125,8 +129,9 @@ def secret_box(config: Config) -> SecretBox | None:
     """What seals API endpoints' secrets: `secrets_key`, else (SQLite) a key file beside it.
 
     PostgreSQL is shared by replicas on other hosts, so a file on one of them
-    would not do: without `secrets_key` the relay runs, and endpoints made
-    through the API are refused with a message saying so.
+    would not do: relay.yaml with postgresql:// storage and no `secrets_key` is
+    refused (`relay check`, `relay run`). A `Config` built some other way may
+    still lack one; then endpoints made through the API are refused (503).
     """
     if config.secrets_key is not None:
         return SecretBox(key_from_text(config.secrets_key))

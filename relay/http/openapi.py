@@ -182,6 +182,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/v1/deliveries/{delivery_id}/retry", "Make one delivery due now",
               {200: schemas.RetriedOut, 404: schemas.ProblemOut, 409: schemas.ProblemOut},
               path_params=_DELIVERY, tags=("deliveries",)),
+    Operation("get", "/v1/events", "The events received, newest first",
+              {200: schemas.EventPageOut}, tags=("events",),
+              query=(("tenant", "Only this tenant's events."),
+                     ("type", "Only this event type."),
+                     ("source", "Only those of this sources: entry (default: /v1/events)."),
+                     ("since", "Received since: ISO 8601 time or a duration ago (2h)."),
+                     ("until", "Received until: ISO 8601 time or a duration ago."),
+                     ("limit", "1 to 500 (default 50)."),
+                     ("cursor", "next_cursor of the previous page.")),
+              description="Without payloads: `GET /v1/events/{event_id}` has the payload "
+                          "and the deliveries. A tenant's page is read from an index of "
+                          "tenanted events; type and source narrow it row by row."),
     Operation("get", "/v1/events/{event_id}", "One event as received, with its deliveries",
               {200: schemas.EventOut, 404: schemas.ProblemOut},
               path_params=(("event_id", "The event's id."),), tags=("events",)),

@@ -17,18 +17,27 @@ from typing import Any
 
 from relay.config import EndpointConfig
 from relay.http.ingest import store_events as ingest_events
-from relay.http.params import EndpointQuery, encode_cursor, encode_position, parse_time
+from relay.http.params import (
+    EndpointQuery,
+    bad_cursor,
+    encode_cursor,
+    encode_event_cursor,
+    encode_position,
+    parse_time,
+)
 from relay.http.problems import Problem
 from relay.http.serialization import (
     attempt_json,
     delivery_json,
     endpoint_json,
+    endpoint_status,
     event_json,
+    event_summary_json,
     format_delivery_id,
 )
 from relay.http.state import RelayState
 from relay.models import AttemptResult, DeliveryStatus, NewEvent, new_event_id
-from relay.storage.base import DeliveryFilter, EndpointStats
+from relay.storage.base import DeliveryFilter, EndpointStats, EventFilter
 from relay.timefmt import iso
 from relay.wire import compact_json
 
@@ -41,6 +50,7 @@ __all__ = [
     "endpoints_data",
     "endpoints_page",
     "event_data",
+    "events_page",
     "pause",
     "recover",
     "resume",
@@ -95,37 +105,57 @@ async def endpoints_page(state: RelayState, query: EndpointQuery) -> dict[str, A
     any the store still knows that both lost (their deliveries are left).
 
     Pages by position (an index into relay.yaml's, a name among the others), so
-    a page is never repeated while endpoints are added.
+    a page is never repeated while endpoints are added. Only the page's
+    endpoints have their deliveries counted: a status filter reads the stored
+    states alone (`Storage.endpoint_states`, one row per endpoint), and a page
+    that ends among relay.yaml's and the API's endpoints reads nothing else.
     """
-    stats = await state.storage.endpoint_stats()
     registry = state.registry
-    rows: list[tuple[tuple[int, str], str, EndpointConfig | None]] = []
-    for index, known in enumerate(registry):
-        source = registry.source(known.name)
-        rows.append(((0, f"{index:08d}") if source == "config" else (1, known.name),
-                     known.name, known))
-    rows += [((2, name), name, None) for name, s in sorted(stats.items())
-             if registry.get(name) is None and not s.deleted]
-    page: list[dict[str, Any]] = []
-    last: tuple[int, str] | None = None
-    more = False
-    for position, name, endpoint in rows:
+    known: dict[str, EndpointStats] | None = None
+
+    async def stored() -> dict[str, EndpointStats]:
+        nonlocal known
+        if known is None:
+            known = await state.storage.endpoint_states()
+        return known
+
+    picked: list[tuple[tuple[int, str], str]] = []
+
+    async def consider(position: tuple[int, str], name: str,
+                       endpoint: EndpointConfig | None) -> None:
         if query.after is not None and position <= query.after:
-            continue
-        if query.tenant is not None and (endpoint is None or endpoint.tenant != query.tenant):
-            continue
-        if query.source is not None and registry.source(name) != query.source:
-            continue
-        answer = endpoint_answer(state, name, stats.get(name))
-        if query.status is not None and answer["status"] != query.status:
-            continue
-        if len(page) == query.limit:
-            more = True
+            return
+        if query.status is not None:
+            found = (await stored()).get(name) or EndpointStats(name)
+            if endpoint_status(endpoint, found, registry.source(name))[0] != query.status:
+                return
+        picked.append((position, name))
+
+    for index, endpoint in enumerate(registry):
+        if len(picked) > query.limit:
             break
-        page.append(answer)
-        last = position
-    return {"data": page, "has_more": more,
-            "next_cursor": encode_position(last) if more and last is not None else None}
+        source = registry.source(endpoint.name)
+        if query.tenant is not None and endpoint.tenant != query.tenant:
+            continue
+        if query.source is not None and source != query.source:
+            continue
+        await consider((0, f"{index:08d}") if source == "config" else (1, endpoint.name),
+                       endpoint.name, endpoint)
+    # Then those only the store knows: no tenant, no source, always `disabled`.
+    if len(picked) <= query.limit and query.tenant is None and query.source is None and (
+            query.status in (None, "disabled")):
+        states = await stored()
+        for name in sorted(set(states) | await state.storage.delivery_endpoints()):
+            if len(picked) > query.limit:
+                break
+            found = states.get(name)
+            if registry.get(name) is None and not (found is not None and found.deleted):
+                await consider((2, name), name, None)
+    page, more = picked[:query.limit], len(picked) > query.limit
+    stats = await state.storage.endpoint_stats(names=[name for _, name in page])
+    return {"data": [endpoint_answer(state, name, stats.get(name)) for _, name in page],
+            "has_more": more,
+            "next_cursor": encode_position(page[-1][0]) if more else None}
 
 
 async def endpoint_data(state: RelayState, name: str) -> dict[str, Any]:
@@ -274,6 +304,20 @@ async def retry(state: RelayState, delivery_id: int) -> dict[str, Any]:
     updated = await state.storage.get_delivery(delivery_id) or record
     state.dispatcher.notify([record.endpoint])
     return {**delivery_json(updated), "previous_status": previous.value if previous else None}
+
+
+async def events_page(state: RelayState, where: EventFilter, limit: int) -> dict[str, Any]:
+    """One page of the event log, newest first, with the cursor of the next page."""
+    try:
+        rows = await state.storage.list_events(where, limit + 1)
+    except ValueError:  # a position of another backend, or forged inside a valid token
+        raise bad_cursor() from None
+    page, more = rows[:limit], len(rows) > limit
+    return {
+        "data": [event_summary_json(e) for e in page],
+        "has_more": more,
+        "next_cursor": encode_event_cursor(page[-1].position) if more else None,
+    }
 
 
 async def event_data(state: RelayState, event_id: str) -> dict[str, Any]:

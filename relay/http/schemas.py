@@ -26,6 +26,8 @@ __all__ = [
     "EndpointOut",
     "EndpointPageOut",
     "EventOut",
+    "EventPageOut",
+    "EventSummaryOut",
     "HealthOut",
     "IngestOut",
     "PortalSessionIn",
@@ -127,6 +129,26 @@ class EventOut(_Answer):
     payload_text: str | None
     size_bytes: int
     deliveries: list[DeliveryOut]
+
+
+class EventSummaryOut(_Answer):
+    """An event of the event list: GET /v1/events/{id} has its payload and deliveries."""
+
+    id: str
+    type: str
+    received_at: Time
+    tenant: str | None
+    source: str
+    """The `sources:` entry it came through; `default` is /v1/events."""
+    size_bytes: int
+    delivery_count: int
+    """Deliveries made of it: one per endpoint it was routed to (0: none wanted it)."""
+
+
+class EventPageOut(_Answer):
+    data: list[EventSummaryOut]
+    has_more: bool
+    next_cursor: str | None
 
 
 class EndpointOut(_Answer):

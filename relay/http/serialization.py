@@ -1,7 +1,7 @@
 """How the relay's stored records look in its JSON answers: the admin API's and the dashboard's.
 
 One function per record (`delivery_json`, `attempt_json`, `endpoint_json`,
-`event_json`), so the API, the dashboard's pages and the CLI (which prints
+`event_json`, `event_summary_json`), so the API, the dashboard's pages and the CLI (which prints
 the API's JSON) can never disagree about a field. Public delivery ids are
 `dlv_<n>`, `n` being the store's integer id.
 """
@@ -16,7 +16,7 @@ from relay.config import EndpointConfig
 from relay.config.sources import DEFAULT_SOURCE
 from relay.http.json_body import MAX_DEPTH, nests_deeper
 from relay.models import AttemptRecord, DeliveryStatus
-from relay.storage.base import DeliveryRecord, EndpointStats, EventRecord
+from relay.storage.base import DeliveryRecord, EndpointStats, EventRecord, EventSummary
 from relay.timefmt import iso
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "endpoint_settings",
     "endpoint_status",
     "event_json",
+    "event_summary_json",
     "format_delivery_id",
     "iso",
     "parse_delivery_id",
@@ -165,17 +166,31 @@ def stored_payload(body: bytes) -> tuple[Any, str | None]:
     return None, body.decode("utf-8", errors="replace")
 
 
-def event_json(event: EventRecord, deliveries: list[DeliveryRecord]) -> dict[str, Any]:
-    """One event as received (see `stored_payload`), with its deliveries."""
-    payload, payload_text = stored_payload(event.body)
+def _event_head(event: EventRecord | EventSummary) -> dict[str, Any]:
+    """What the event list and one event's answer both show first."""
     return {
         "id": event.id,
         "type": event.type,
         "received_at": iso(event.received_at),
         "tenant": event.tenant,
         "source": event.source or DEFAULT_SOURCE,
+    }
+
+
+def event_json(event: EventRecord, deliveries: list[DeliveryRecord]) -> dict[str, Any]:
+    """One event as received (see `stored_payload`), with its deliveries."""
+    payload, payload_text = stored_payload(event.body)
+    return {
+        **_event_head(event),
         "payload": payload,
         "payload_text": payload_text,
         "size_bytes": len(event.body),
         "deliveries": [delivery_json(d) for d in deliveries],
     }
+
+
+def event_summary_json(event: EventSummary) -> dict[str, Any]:
+    """One event of the event list: as `event_json` without the payload and the deliveries,
+    which `GET /v1/events/{id}` gives; how many deliveries it made instead."""
+    return {**_event_head(event), "size_bytes": event.size_bytes,
+            "delivery_count": event.delivery_count}

@@ -7,16 +7,16 @@ their coroutine returns; that is the promise behind a 202.
 
 The second half of the interface serves the admin API, the metrics and
 retention. Its reads must stay cheap on a store of millions of deliveries:
-each is answered from an index, lists page by the integer delivery id (keyset,
-never OFFSET), and purges work in bounded batches so ingest never waits long.
+each is answered from an index, lists page by the integer delivery id or an
+event's position (keyset, never OFFSET), and purges work in bounded batches so
+ingest never waits long. The records it takes and gives are in
+`relay.storage.records`, re-exported here.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 from relay.models import (
     AttemptRecord,
@@ -26,13 +26,30 @@ from relay.models import (
     IngestOutcome,
     NewEvent,
 )
+from relay.storage.records import (
+    CreateOutcome,
+    DeliveryFilter,
+    DeliveryRecord,
+    EndpointStats,
+    EventFilter,
+    EventRecord,
+    EventSummary,
+    PortalSession,
+    PurgeResult,
+    QueueStats,
+    RetryOutcome,
+    StoredEndpoint,
+    StoredSource,
+)
 
 __all__ = [
     "CreateOutcome",
     "DeliveryFilter",
     "DeliveryRecord",
     "EndpointStats",
+    "EventFilter",
     "EventRecord",
+    "EventSummary",
     "PortalSession",
     "PurgeResult",
     "QueueStats",
@@ -41,133 +58,6 @@ __all__ = [
     "StoredEndpoint",
     "StoredSource",
 ]
-
-RetryOutcome = Literal["queued", "in_flight", "not_found"]
-CreateOutcome = Literal["created", "exists", "limit"]
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRecord:
-    """One stored delivery, as the admin API lists it (times are Unix seconds)."""
-
-    id: int
-    event_id: str
-    event_type: str
-    endpoint: str
-    status: DeliveryStatus
-    attempts: int
-    next_attempt_at: float | None
-    created_at: float
-    updated_at: float
-    last_attempt_at: float | None
-    last_status_code: int | None
-    last_error: str | None
-    tenant: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryFilter:
-    """What `list_deliveries` returns: every field set narrows the list.
-
-    `since`/`until` bound the creation time (inclusive); `before_id` is the
-    keyset cursor: only deliveries with a smaller id, so a page never repeats
-    or skips rows while new deliveries (always with larger ids) arrive.
-    """
-
-    endpoint: str | None = None
-    status: DeliveryStatus | None = None
-    event_type: str | None = None
-    tenant: str | None = None
-    since: float | None = None
-    until: float | None = None
-    before_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """One stored event with its body exactly as the platform sent it."""
-
-    id: str
-    type: str
-    body: bytes
-    received_at: float
-    delivery_count: int
-    tenant: str | None = None
-    source: str | None = None  # the `sources:` entry it came through; None: /v1/events
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointStats:
-    """What the store knows about an endpoint at run time (relay.yaml holds the rest)."""
-
-    name: str
-    counts: dict[str, int] = field(default_factory=dict)  # by delivery status
-    paused: bool = False
-    disabled_reason: str | None = None
-    disabled_at: float | None = None
-    failing_since: float | None = None
-    last_attempt_at: float | None = None
-    last_success_at: float | None = None
-    next_retry_at: float | None = None  # earliest scheduled retry
-    last_error: str | None = None  # while failing: the error of its newest failing delivery
-    deleted: bool = False  # an API endpoint that was deleted: only its log is left
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEndpoint:
-    """An endpoint made through the API, as the store keeps it.
-
-    `spec` is a JSON object of the fields its creator gave (never a secret);
-    `secrets` is the sealed list of its secrets (`relay.secrets_at_rest`),
-    which the store cannot read.
-    """
-
-    name: str
-    tenant: str | None
-    spec: str = field(repr=False)
-    secrets: str = field(repr=False)
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class PortalSession:
-    """A tenant portal session the store vouches for: whose, and until when."""
-
-    tenant: str
-    expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSource:
-    """A source made through the admin API: its fields as JSON (no secret), secrets sealed."""
-
-    name: str
-    spec: str = field(repr=False)
-    secrets: str = field(repr=False)
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    """The unfinished work, for the metrics scrape."""
-
-    depth: dict[tuple[str, str], int]  # (endpoint, status) -> deliveries, unfinished states
-    oldest_waiting_at: dict[str, float]  # endpoint -> creation time of its oldest unfinished
-    failing_since: dict[str, float]
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeResult:
-    """What one retention batch removed, and where the next batch starts."""
-
-    deliveries: int = 0
-    attempts: int = 0
-    events: int = 0
-    last_id: int = 0  # the largest delivery id this batch looked at
-    done: bool = True  # no delivery old enough is left after `last_id`
-
 
 class Storage(ABC):
     """A durable queue of events and their deliveries."""
@@ -293,15 +183,46 @@ class Storage(ABC):
         """One event, or None (it may have been purged by retention)."""
 
     @abstractmethod
+    async def list_events(self, where: EventFilter, limit: int) -> list[EventSummary]:
+        """Up to `limit` events matching `where`, newest (last stored) first.
+
+        A tenant's page is a range of an index of tenanted events, whatever the
+        size of the table; type and source narrow the walk of that index (or of
+        the table) row by row. Raises `ValueError` for a `before` this backend
+        did not issue.
+        """
+
+    @abstractmethod
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         """The deliveries of one event, in creation order."""
 
     @abstractmethod
-    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
-        """Counts by state and health of one endpoint, or of every endpoint the store knows.
+    async def endpoint_stats(self, name: str | None = None,
+                             names: Sequence[str] | None = None) -> dict[str, EndpointStats]:
+        """Counts by state and health of one endpoint, of `names`, or of every one it knows.
 
-        Without `name`, endpoints that are no longer configured but still have
-        deliveries or state are included, so an operator can see what they left.
+        Without `name` or `names`, endpoints that are no longer configured but
+        still have deliveries or state are included, so an operator can see
+        what they left; that counts every delivery, so pages ask for `names`.
+        """
+
+    @abstractmethod
+    async def endpoint_states(self) -> dict[str, EndpointStats]:
+        """Every endpoint with a stored state (paused, disabled, failing, deleted...),
+        nothing counted.
+
+        What an endpoint's status is made of, one row per endpoint: the endpoint
+        list filters by status on these and counts only the page it shows
+        (`endpoint_stats(names=...)`). `counts`, `next_retry_at` and
+        `last_error` are left empty.
+        """
+
+    @abstractmethod
+    async def delivery_endpoints(self) -> set[str]:
+        """Every endpoint name that has deliveries, one index seek per name.
+
+        With `endpoint_states`, every endpoint the store knows: the endpoint list
+        shows those neither relay.yaml nor the API has any more (their log is left).
         """
 
     @abstractmethod

@@ -15,7 +15,14 @@ from dataclasses import replace
 from typing import Any
 
 from relay.models import AttemptRecord, DeliveryStatus, IngestOutcome, NewEvent
-from relay.storage.base import DeliveryFilter, DeliveryRecord, EndpointStats, EventRecord
+from relay.storage.base import (
+    DeliveryFilter,
+    DeliveryRecord,
+    EndpointStats,
+    EventFilter,
+    EventRecord,
+    EventSummary,
+)
 
 __all__ = [
     "AFTER",
@@ -30,11 +37,16 @@ __all__ = [
     "RELEASED_STATUS",
     "UNFINISHED",
     "attempt_record",
+    "delivery_endpoints",
     "delivery_list_query",
     "delivery_page_query",
     "delivery_record",
+    "endpoint_states",
     "endpoint_stats",
+    "event_filter_terms",
     "event_record",
+    "event_summary",
+    "event_summary_columns",
     "fifo_head_id",
     "id_at_time",
 ]
@@ -53,6 +65,7 @@ DELIVERY_COLUMNS = (
 # A time bound a hair later than `until`, so that "created at or after" becomes "after".
 AFTER = 1e-6
 READYZ_ROW = "__readyz__"  # the endpoint_state row /readyz writes and deletes
+_NAMES_PER_QUERY = 500  # names per IN (...) list, well under SQLite's variable limit
 MAX_ID = 2**63 - 1
 
 
@@ -90,6 +103,44 @@ def attempt_record(row: Any) -> AttemptRecord:
 def event_record(row: Any) -> EventRecord:
     """An `EventRecord` from a row selected with `EVENT_COLUMNS`."""
     return EventRecord(row[0], row[1], bytes(row[2]), row[3], row[4], row[5], row[6])
+
+
+def event_summary_columns(length: str) -> str:
+    """The event list's columns: no body, its size by the backend's `length` function.
+
+    Both functions read the stored size (SQLite's record header, PostgreSQL's
+    TOAST pointer), not the body.
+    """
+    return f"id, type, received_at, delivery_count, tenant, source, {length}(body)"
+
+
+def event_summary(row: Any, position: str) -> EventSummary:
+    """An `EventSummary` from a row selected with `event_summary_columns`."""
+    return EventSummary(row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]), position)
+
+
+def event_filter_terms(where: EventFilter,
+                       placeholder: Callable[[int], str] | None = None,
+                       ) -> tuple[list[str], list[Any]]:
+    """The event list's equality and time filters, as SQL terms and their parameters.
+
+    The cursor is each backend's own (its position), so it is not among them.
+    """
+    placeholder = placeholder or _question_mark
+    terms: list[str] = []
+    params: list[Any] = []
+    for column, value in (("tenant", where.tenant), ("type", where.event_type),
+                          ("source", where.source or None)):
+        if value is not None:
+            params.append(value)
+            terms.append(f"{column} = {placeholder(len(params))}")
+    if where.source == "":
+        terms.append("source IS NULL")
+    for term, bound in (("received_at >=", where.since), ("received_at <=", where.until)):
+        if bound is not None:
+            params.append(float(bound))
+            terms.append(f"{term} {placeholder(len(params))}")
+    return terms, params
 
 
 def delivery_record(row: Any) -> DeliveryRecord:
@@ -195,30 +246,32 @@ def fifo_head_id(endpoint: str) -> str:
     )
 
 
-def id_at_time(when: str) -> str:
-    """SQL for id bounds at time `when` (a parameter), by seeks of the primary key only.
+def id_at_time(when: str, *, table: str = "deliveries", key: str = "id",
+               time: str = "created_at") -> str:
+    """SQL for `key` bounds at time `when` (a parameter), by seeks of `key` only.
 
     Neither schema indexes `created_at` (SQLite 0003, PostgreSQL 0008): an
     index that every state change of a delivery would write again, for the
     time filters and retention alone. Ids grow with commit time and a
     delivery is committed within COMMIT_SKEW_S of its creation, so a binary
     search over the ids, one seek per step, finds where a time falls. The
-    query returns (lo, hi): every delivery with id < lo was created before
-    `when` + skew, every delivery with id >= hi at or after `when` - skew.
+    query returns (lo, hi): every row with key < lo was stored before `when`
+    + skew, every row with key >= hi at or after `when` - skew. SQLite's event
+    list uses it on `events` (rowid, received_at), which hold the same way.
     """
     return f"""
 WITH RECURSIVE step(lo, hi) AS (
-    SELECT coalesce((SELECT min(id) FROM deliveries), 0),
-           coalesce((SELECT max(id) FROM deliveries), 0) + 1
+    SELECT coalesce((SELECT min({key}) FROM {table}), 0),
+           coalesce((SELECT max({key}) FROM {table}), 0) + 1
     UNION ALL
-    SELECT CASE WHEN probe.created_at < {when} THEN probe.id + 1 ELSE step.lo END,
-           CASE WHEN probe.created_at < {when} THEN step.hi ELSE (step.lo + step.hi) / 2 END
-    FROM step JOIN deliveries AS probe
-        ON probe.id = (SELECT min(id) FROM deliveries WHERE id >= (step.lo + step.hi) / 2)
+    SELECT CASE WHEN probe.{time} < {when} THEN probe.{key} + 1 ELSE step.lo END,
+           CASE WHEN probe.{time} < {when} THEN step.hi ELSE (step.lo + step.hi) / 2 END
+    FROM step JOIN {table} AS probe
+        ON probe.{key} = (SELECT min({key}) FROM {table} WHERE {key} >= (step.lo + step.hi) / 2)
     WHERE step.lo < step.hi
 )
 SELECT max(lo), min(hi) FROM step
-"""  # noqa: S608 (a placeholder, not a value)
+"""  # noqa: S608 (a placeholder and fixed names, not values)
 
 
 # A backend's read: (SQL with `?` placeholders, parameters) -> rows.
@@ -230,22 +283,32 @@ _STATE_SQL = (
 )
 
 
-async def endpoint_stats(fetch: Fetch, name: str | None = None) -> dict[str, EndpointStats]:
+async def endpoint_stats(fetch: Fetch, name: str | None = None,
+                         names: Sequence[str] | None = None) -> dict[str, EndpointStats]:
     """Per-endpoint counts by state, next retry, health and last error, for the admin API.
 
-    Written once for both backends: `fetch` runs SQL written with `?` and
-    translates the placeholders if its driver needs to.
+    Of one endpoint (`name`), of a few (`names`: a page of the endpoint list),
+    or of every endpoint the store knows. Written once for both backends:
+    `fetch` runs SQL written with `?` and translates the placeholders if its
+    driver needs to.
     """
-    if name is None:
+    if name is not None:
+        names = [name]
+    if names is None:
         # One walk of the covering (endpoint, status, id) index.
         count_rows = await fetch(
             "SELECT endpoint, status, count(*) FROM deliveries GROUP BY endpoint, status", [])
         state_rows = await fetch(_STATE_SQL + " WHERE name <> ?", [READYZ_ROW])
     else:
-        count_rows = await fetch(
-            "SELECT endpoint, status, count(*) FROM deliveries WHERE endpoint = ? "
-            "GROUP BY endpoint, status", [name])
-        state_rows = await fetch(_STATE_SQL + " WHERE name = ?", [name])
+        count_rows, state_rows = [], []
+        for start in range(0, len(names), _NAMES_PER_QUERY):
+            chunk = list(names[start:start + _NAMES_PER_QUERY])
+            marks = ", ".join("?" * len(chunk))
+            # Each name is one range of (endpoint, status, id): the page's rows only.
+            count_rows += await fetch(
+                "SELECT endpoint, status, count(*) FROM deliveries "  # noqa: S608
+                f"WHERE endpoint IN ({marks}) GROUP BY endpoint, status", chunk)
+            state_rows += await fetch(_STATE_SQL + f" WHERE name IN ({marks})", chunk)
     counts: dict[str, dict[str, int]] = {}
     for endpoint, status, count in count_rows:
         counts.setdefault(endpoint, {})[status] = int(count)
@@ -266,13 +329,40 @@ async def endpoint_stats(fetch: Fetch, name: str | None = None) -> dict[str, End
             last_error = await _last_error(fetch, endpoint)
         result[endpoint] = EndpointStats(
             name=endpoint, counts=by_status, next_retry_at=next_retry, last_error=last_error,
-            **({} if row is None else {
-                "paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
-                "failing_since": row[4], "last_attempt_at": row[5],
-                "last_success_at": row[6], "deleted": bool(row[7]),
-            }),
+            **({} if row is None else _state_fields(row)),
         )
     return result
+
+
+def _state_fields(row: Any) -> dict[str, Any]:
+    """An endpoint_state row (`_STATE_SQL`) as `EndpointStats` fields."""
+    return {"paused": bool(row[1]), "disabled_reason": row[2], "disabled_at": row[3],
+            "failing_since": row[4], "last_attempt_at": row[5], "last_success_at": row[6],
+            "deleted": bool(row[7])}
+
+
+# Every endpoint name the deliveries hold, one index seek each (a loose index
+# scan of (endpoint, status, id)): thousands of seeks, not millions of rows.
+_DELIVERY_ENDPOINTS = """
+WITH RECURSIVE seen(name) AS (
+    SELECT min(endpoint) FROM deliveries
+    UNION ALL
+    SELECT (SELECT min(endpoint) FROM deliveries WHERE endpoint > seen.name)
+    FROM seen WHERE seen.name IS NOT NULL
+)
+SELECT name FROM seen WHERE name IS NOT NULL
+"""
+
+
+async def endpoint_states(fetch: Fetch) -> dict[str, EndpointStats]:
+    """Every endpoint with a stored state, nothing counted (`Storage.endpoint_states`)."""
+    rows = await fetch(_STATE_SQL + " WHERE name <> ?", [READYZ_ROW])
+    return {row[0]: EndpointStats(row[0], **_state_fields(row)) for row in rows}
+
+
+async def delivery_endpoints(fetch: Fetch) -> set[str]:
+    """Every endpoint name the deliveries hold (`Storage.delivery_endpoints`)."""
+    return {row[0] for row in await fetch(_DELIVERY_ENDPOINTS, [])}
 
 
 async def _last_error(fetch: Fetch, endpoint: str) -> str | None:

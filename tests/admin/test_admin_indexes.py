@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 
 from relay.models import DeliveryStatus
-from relay.storage.base import DeliveryFilter
+from relay.storage.base import DeliveryFilter, EventFilter
 from relay.storage.migrations import schema_scripts
 from relay.storage.queries import delivery_list_query, delivery_page_query
 from relay.storage.sqlite import SQLiteStorage
 from relay.storage.sqlite.queries import (
+    EVENT_ROWID_AT_TIME,
     FIFO_HEAD_ID,
     ID_AT_TIME,
     event_deliveries_where,
+    event_page_query,
 )
 
 pytestmark = pytest.mark.both_backends
@@ -186,3 +188,39 @@ def test_the_migrations_are_recorded(db: sqlite3.Connection) -> None:
     versions = [row[0] for row in db.execute("SELECT version FROM schema_version ORDER BY 1")]
     shipped = [version for version, _, _ in schema_scripts("sqlite")]
     assert versions == shipped and shipped[:6] == [1, 2, 3, 4, 5, 6] and 7 in shipped
+
+
+EVENT_PAGES = {
+    "tenant": (EventFilter(tenant="acme"), None,
+               "SEARCH events USING INDEX events_tenant (tenant=?)"),
+    "tenant+cursor": (EventFilter(tenant="acme", before="500"), None,
+                      "SEARCH events USING INDEX events_tenant (tenant=? AND rowid<?)"),
+    "tenant+type+source": (EventFilter(tenant="acme", event_type="a.b", source=""), None,
+                           "SEARCH events USING INDEX events_tenant (tenant=?)"),
+    "tenant+time": (EventFilter(tenant="acme", since=1.0, until=2.0), (10, 20),
+                    "SEARCH events USING INDEX events_tenant (tenant=? AND rowid>? AND "
+                    "rowid<?)"),
+    "time": (EventFilter(since=1.0, until=2.0), (10, 20),
+             "SEARCH events USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+    "cursor": (EventFilter(before="500"), None,
+               "SEARCH events USING INTEGER PRIMARY KEY (rowid<?)"),
+    "none": (EventFilter(), None, "SCAN events"),
+}
+
+
+@pytest.mark.parametrize("name", list(EVENT_PAGES))
+def test_an_event_page_is_one_backward_walk(db: sqlite3.Connection, name: str) -> None:
+    """A tenant's events are a range of events_tenant (0009), in rowid order: no scan of
+    the table, no sort; without a tenant the rowid itself is walked."""
+    where, bounds, expected = EVENT_PAGES[name]
+    sql, params = event_page_query(where, 51, *(bounds or (None, None)))
+    text = plan(db, sql, params)
+    assert text == expected, text
+    assert "OFFSET" not in sql
+
+
+def test_an_event_time_bound_is_a_binary_search_of_the_rowid(db: sqlite3.Connection) -> None:
+    """since/until of the event list need no index on received_at: rowid seeks only."""
+    text = plan(db, EVENT_ROWID_AT_TIME, (1.0,))
+    assert "SCAN events" not in text, text
+    assert "SEARCH probe USING INTEGER PRIMARY KEY (rowid=?)" in text, text

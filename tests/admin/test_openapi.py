@@ -72,6 +72,7 @@ def test_answers_match_their_schemas(states_relay: Ops) -> None:
     delivery = page.json()["data"][0]
     check(schemas.DeliveryDetailOut, states_relay.get(f"/v1/deliveries/{delivery['id']}"))
     check(schemas.EventOut, states_relay.get(f"/v1/events/{delivery['event_id']}"))
+    check(schemas.EventPageOut, states_relay.get("/v1/events", limit=1))
     missing = states_relay.get("/v1/endpoints/missing")
     assert missing.status_code == 404
     schemas.ProblemOut.model_validate(missing.json())

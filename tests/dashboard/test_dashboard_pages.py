@@ -80,6 +80,27 @@ def test_filters_keep_to_pages(client: httpx.Client) -> None:
     assert "delivered</span>" not in client.get(older).text
 
 
+def event_ids(html: str) -> list[str]:
+    return re.findall(r'<tr data-event="([^"]+)"', html)
+
+
+def test_the_events_page_is_the_event_lists_pages(dash: Dash, client: httpx.Client) -> None:
+    """25 events a page, newest first, as GET /v1/events; filters narrow it and stay."""
+    first = client.get("/ui/events").text
+    api = httpx.get(f"{dash.url}/v1/events", params={"limit": 25},
+                    headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+    assert event_ids(first) == [e["id"] for e in api["data"]]
+    assert f'href="/ui/events/{api["data"][0]["id"]}"' in first
+    older = link(first, "Older »")
+    assert older == f"/ui/events?cursor={api['next_cursor']}"
+    assert len(event_ids(client.get(older).text)) == 5
+    orders = client.get("/ui/events", params={"type": "order.created"}).text
+    assert len(event_ids(orders)) == 10
+    assert client.get("/ui/events", params={"source": "default", "type": "order.created"}
+                      ).text.count("<tr data-event=") == 10
+    assert "No events match." in client.get("/ui/events", params={"tenant": "acme"}).text
+
+
 def test_counts_and_next_retry_on_the_endpoint_page(client: httpx.Client) -> None:
     """The endpoint page shows its counts by state and when the next retry is due."""
     page = client.get("/ui/endpoints/crm-sync").text
@@ -95,6 +116,7 @@ def test_counts_and_next_retry_on_the_endpoint_page(client: httpx.Client) -> Non
     ("/ui/deliveries/dlv_999999", 404, "no delivery dlv_999999"),
     ("/ui/deliveries/42x", 404, "is not a delivery id"),
     ("/ui/events/evt_missing", 404, "no event &#39;evt_missing&#39;"),
+    ("/ui/events?cursor=nonsense", 400, "not a cursor this relay issued"),
     ("/ui/elsewhere", 404, "There is no dashboard page at /ui/elsewhere."),
 ])
 def test_errors_are_pages_that_say_what_is_wrong(client: httpx.Client, path: str, status: int,

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import SECRET
 from tests.dashboard.harness import TOKEN, Dash, start_dash
 
-PAGES = ["/ui", "/ui/deliveries", "/ui/endpoints/billing", "/ui/deliveries/dlv_1"]
+PAGES = ["/ui", "/ui/deliveries", "/ui/endpoints/billing", "/ui/deliveries/dlv_1", "/ui/events"]
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
                                "img-src 'self'; connect-src 'self'; form-action 'self'; "

@@ -13,7 +13,7 @@ from tests.conftest import endpoint_yaml
 from tests.postgres.pg import PG_URL, PgClient, schema_url
 from tests.postgres.proxy import TcpProxy
 from tests.postgres.receiver import FastReceiver
-from tests.support import RelayThread, free_port, wait_until
+from tests.support import TEST_SECRETS_KEY, RelayThread, free_port, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -23,7 +23,7 @@ def start_relay(tmp_path: Path, storage: str, receiver: FastReceiver) -> RelayTh
     port = free_port()
     config = tmp_path / "relay.yaml"
     config.write_text(
-        f"listen: 127.0.0.1:{port}\nstorage: {storage}\n"
+        f"listen: 127.0.0.1:{port}\nstorage: {storage}\nsecrets_key: {TEST_SECRETS_KEY}\n"
         "logging: {level: warning, format: json}\n"
         "delivery: {timeout: 1s, lease_margin: 1s, retry_schedule: [100ms], jitter: 0, "
         "allow_networks: [127.0.0.0/8], shutdown_grace: 2s}\n"

@@ -15,12 +15,15 @@ from relay.storage.postgres.errors import wrap_error
 from relay.storage.postgres.listener import NOTIFY_CHUNK, payloads
 from relay.storage.postgres.store import channel_name
 from tests.admin.harness import run_cli
+from tests.support import TEST_SECRETS_KEY
+
+KEY = f"secrets_key: {TEST_SECRETS_KEY}\n"
 
 
 def test_postgres_urls_and_pool_options_are_accepted() -> None:
     """Both schemes parse; pool_size and timeout are taken out of what the driver sees."""
     config = parse_config("storage: postgres://relay:pw@db:5433/relay"
-                          "?pool_size=20&timeout=5s&sslmode=require\n")
+                          "?pool_size=20&timeout=5s&sslmode=require\n" + KEY)
     pg = config.postgres
     assert pg is not None and config.sqlite_path is None
     assert (pg.pool_size, pg.timeout_s) == (20, 5.0)
@@ -51,18 +54,36 @@ def test_passwords_never_appear_in_the_summary() -> None:
     assert redact_url("postgresql://db/relay?password=s3cret") == \
         "postgresql://db/relay?password=***"
     assert redact_url("sqlite:///./relay.db") == "sqlite:///./relay.db"
-    summary = parse_config("storage: postgresql://relay:s3cret@db/relay\n").summary()
+    summary = parse_config("storage: postgresql://relay:s3cret@db/relay\n" + KEY).summary()
     assert "s3cret" not in summary and "postgresql://relay:***@db/relay" in summary
 
 
 def test_relay_check_accepts_a_postgres_url(tmp_path: Path) -> None:
     """The CLI validates a PostgreSQL config without connecting, and hides the password."""
     config = tmp_path / "relay.yaml"
-    config.write_text("storage: postgresql://relay:s3cret@db.internal/relay?pool_size=4\n")
+    config.write_text("storage: postgresql://relay:s3cret@db.internal/relay?pool_size=4\n"
+                      + KEY)
     result = run_cli("check", "-c", str(config))
     assert result.code == 0, result.err
     assert "postgresql://relay:***@db.internal/relay?pool_size=4" in result.out
     assert "s3cret" not in result.out + result.err
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_postgres_without_a_secrets_key_is_refused(tmp_path: Path, command: str) -> None:
+    """`relay check` and `relay run` on PostgreSQL without secrets_key exit 2, naming the
+    key and how to make one, before anything connects (the host does not exist)."""
+    config = tmp_path / "relay.yaml"
+    config.write_text("storage: postgresql://relay@db.invalid/relay\n")
+    result = run_cli(command, "-c", str(config), timeout=30)
+    assert result.code == 2, (result.out, result.err)
+    assert "secrets_key: required with postgresql:// storage" in result.err
+    assert "relay keygen --secrets-key" in result.err
+    with pytest.raises(ConfigError) as caught:
+        parse_config("storage: postgresql://db/relay\nsecrets_key: ${RELAY_SECRETS_KEY}\n",
+                     env={})
+    [only] = caught.value.errors  # an unset variable is named, not the rule again
+    assert only.startswith("secrets_key: environment variable RELAY_SECRETS_KEY is not set")
 
 
 def test_lease_margin_is_configurable() -> None:

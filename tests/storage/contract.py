@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import ClassVar
 
 import anyio
@@ -33,6 +34,7 @@ from relay.models import (
 from relay.storage.base import (
     DeliveryFilter,
     DeliveryRecord,
+    EventFilter,
     PortalSession,
     Storage,
     StoredEndpoint,
@@ -813,6 +815,48 @@ class StorageContract:
         assert stats["removed"].counts["pending"] == 1
         assert stats["idle"].paused and sum(stats["idle"].counts.values()) == 0
 
+    async def test_endpoint_stats_of_names_count_those_only(self, store: Storage) -> None:
+        """A page of the endpoint list: its endpoints' counts and state, nothing else."""
+        await ingest(store, "evt_1", "a", "b", "c")
+        await ingest(store, "evt_2", "a")
+        await store.pause_endpoint("b", T0)
+        await store.pause_endpoint("idle", T0)
+        stats = await store.endpoint_stats(names=["a", "b", "idle", "unknown"])
+        assert sorted(stats) == ["a", "b", "idle"]
+        assert stats["a"].counts["pending"] == 2 and stats["b"].counts["held"] == 1
+        assert stats["b"].paused and stats["idle"].paused and not stats["a"].paused
+        assert stats == {n: s for n, s in (await store.endpoint_stats()).items()
+                         if n in ("a", "b", "idle")}
+        assert await store.endpoint_stats(names=[]) == {}
+        many = [f"ep_{n:04d}" for n in range(1200)]  # more than one IN (...) list
+        await store.ingest([event("evt_many", *many)])
+        assert len(await store.endpoint_stats(names=many)) == 1200
+
+    async def test_endpoint_states_give_each_stored_state_uncounted(
+            self, store: Storage) -> None:
+        """What a status is made of, one entry per endpoint with a stored state."""
+        await ingest(store, "evt_1", "a", "removed")
+        await store.pause_endpoint("idle", T0)
+        await disable(store, "gone")
+        claimed = await claim_one(store, "a")
+        await store.record([failing(claimed, T0 + 1, T0 + 60)])
+        await store.check_writable()  # the /readyz row is no endpoint
+        states = await store.endpoint_states()
+        assert sorted(states) == ["a", "gone", "idle"]  # `removed` has deliveries only
+        assert states["idle"].paused and states["gone"].disabled_reason == GONE
+        assert states["a"].failing_since == T0 + 1 and not states["a"].paused
+        assert all(not s.counts and s.last_error is None and s.next_retry_at is None
+                   for s in states.values())
+
+    async def test_delivery_endpoints_name_every_endpoint_with_deliveries(
+            self, store: Storage) -> None:
+        """Each name once, however many deliveries it has; none without any."""
+        assert await store.delivery_endpoints() == set()
+        await ingest(store, "evt_1", "a", "removed")
+        await ingest(store, "evt_2", "a", "b")
+        await store.pause_endpoint("idle", T0)
+        assert await store.delivery_endpoints() == {"a", "b", "removed"}
+
     async def test_endpoint_stats_give_the_earliest_scheduled_retry(
             self, store: Storage) -> None:
         """`next_retry_at` is the soonest scheduled retry, None without one."""
@@ -1152,6 +1196,128 @@ class StorageContract:
                                                None, "babel")])
         assert again.duplicate
         assert len(await store.event_deliveries("evt_1")) == 1
+
+    # -- list_events ---------------------------------------------------------------------
+
+    async def tenanted(self, store: Storage) -> list[str]:
+        """Six events 100 s apart, of tenants acme and globex, one of none, one via babel."""
+        events = [
+            NewEvent("evt_1", "license.created", BODY, ("a", "b"), T0, True, "acme"),
+            NewEvent("evt_2", "order.created", BODY + b" ", ("a",), T0 + 100, True, "globex"),
+            NewEvent("evt_3", "license.created", BODY, (), T0 + 200, True, None),
+            NewEvent("evt_4", "license.created", BODY, ("a",), T0 + 300, True, "acme", "babel"),
+            NewEvent("evt_5", "order.created", BODY, ("a",), T0 + 400, True, "acme"),
+            NewEvent("evt_6", "license.created", BODY, ("b",), T0 + 500, True, "globex"),
+        ]
+        for one in events:  # one ingest each: stored in this order on every backend
+            await store.ingest([one])
+        return [e.id for e in events]
+
+    async def test_list_events_is_newest_first_with_sizes_and_no_body(
+            self, store: Storage) -> None:
+        every = await self.tenanted(store)
+        listed = await store.list_events(EventFilter(), 100)
+        assert [e.id for e in listed] == every[::-1]
+        assert [e.id for e in await store.list_events(EventFilter(), 2)] == ["evt_6", "evt_5"]
+        second = next(e for e in listed if e.id == "evt_2")
+        assert (second.type, second.received_at, second.tenant, second.source) == (
+            "order.created", T0 + 100, "globex", None)
+        assert (second.size_bytes, second.delivery_count) == (len(BODY) + 1, 1)
+        first = listed[-1]
+        assert (first.size_bytes, first.delivery_count) == (len(BODY), 2)
+        assert not hasattr(first, "body")
+
+    async def test_list_events_filters_by_tenant_type_and_source(self, store: Storage) -> None:
+        await self.tenanted(store)
+
+        async def ids(**where: str) -> list[str]:
+            return [e.id for e in await store.list_events(EventFilter(**where), 100)]
+
+        assert await ids(tenant="acme") == ["evt_5", "evt_4", "evt_1"]
+        assert await ids(tenant="globex") == ["evt_6", "evt_2"]
+        assert await ids(tenant="initech") == []
+        assert await ids(event_type="order.created") == ["evt_5", "evt_2"]
+        assert await ids(tenant="acme", event_type="license.created") == ["evt_4", "evt_1"]
+        assert await ids(source="babel") == ["evt_4"]
+        assert await ids(source="") == ["evt_6", "evt_5", "evt_3", "evt_2", "evt_1"]
+        assert await ids(tenant="acme", source="") == ["evt_5", "evt_1"]
+
+    async def test_list_events_bounds_receipt_time_inclusively(self, store: Storage) -> None:
+        await self.tenanted(store)
+
+        async def ids(where: EventFilter) -> list[str]:
+            return [e.id for e in await store.list_events(where, 100)]
+
+        assert await ids(EventFilter(since=T0 + 100, until=T0 + 300)) == [
+            "evt_4", "evt_3", "evt_2"]
+        assert await ids(EventFilter(tenant="acme", since=T0 + 300)) == ["evt_5", "evt_4"]
+        assert await ids(EventFilter(until=T0 + 99)) == ["evt_1"]
+        assert await ids(EventFilter(since=T0 + 501)) == []
+        assert len(await ids(EventFilter(since=T0 - 1000))) == 6
+
+    async def test_list_events_pages_by_position(self, store: Storage) -> None:
+        await self.tenanted(store)
+        for where, expected in ((EventFilter(), ["evt_6", "evt_5", "evt_4", "evt_3", "evt_2",
+                                                  "evt_1"]),
+                                (EventFilter(tenant="acme"), ["evt_5", "evt_4", "evt_1"])):
+            seen: list[str] = []
+            before = None
+            while True:
+                page = await store.list_events(replace(where, before=before), 2)
+                seen += [e.id for e in page]
+                if len(page) < 2:
+                    break
+                before = page[-1].position
+            assert seen == expected
+
+    async def test_list_events_pages_never_repeat_or_skip_while_events_arrive(
+            self, store: Storage) -> None:
+        """Events stored meanwhile are newer than every page's cursor: the walk lists
+        exactly what was stored when it began, each once, on one tenant and on all."""
+        for n in range(40):
+            await store.ingest([NewEvent(f"evt_{n:02d}", "a.b", BODY, ("a",), T0 + n, True,
+                                         "acme" if n % 2 else "globex")])
+        stop, arrived = asyncio.Event(), asyncio.Event()
+
+        async def arrive() -> None:
+            n = 0
+            while not stop.is_set():
+                await store.ingest([NewEvent(f"new_{n}", "a.b", BODY, ("a",), T0 + 100 + n,
+                                             True, "acme")])
+                n += 1
+                arrived.set()
+                await asyncio.sleep(0)
+
+        async def walk(tenant: str | None) -> list[str]:
+            seen: list[str] = []
+            before = None
+            while True:
+                page = await store.list_events(EventFilter(tenant=tenant, before=before), 3)
+                seen += [e.id for e in page]
+                if len(page) < 3:
+                    return seen
+                before = page[-1].position
+                arrived.clear()
+                await arrived.wait()  # one more event stored before the next page
+
+        arriving = asyncio.create_task(arrive())
+        try:
+            every, acme = await walk(None), await walk("acme")
+        finally:
+            stop.set()
+            await arriving
+        old = [f"evt_{n:02d}" for n in range(39, -1, -1)]
+        assert len(every) == len(set(every)) and len(acme) == len(set(acme))
+        # What arrived before a walk's first page opens it; nothing after is seen.
+        assert every[-40:] == old and all(e.startswith("new_") for e in every[:-40])
+        assert acme[-20:] == [e for e in old if int(e[4:]) % 2]
+        assert all(e.startswith("new_") for e in acme[:-20])
+
+    async def test_list_events_refuses_a_position_it_did_not_give(self, store: Storage) -> None:
+        await self.tenanted(store)
+        for before in ("not-a-position", "", "12:"):
+            with pytest.raises(ValueError, match="position"):
+                await store.list_events(EventFilter(before=before), 10)
 
     async def test_api_sources_are_created_replaced_and_deleted(self, store: Storage) -> None:
         first = StoredSource("babel", '{"name": "babel"}', "sealed-1", T0, T0)

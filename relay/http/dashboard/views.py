@@ -45,7 +45,7 @@ from relay.http.dashboard.security import (
     delete_cookie,
     set_cookie,
 )
-from relay.http.params import delivery_filter
+from relay.http.params import delivery_filter, event_filter
 from relay.http.problems import Problem
 from relay.http.serialization import parse_delivery_id
 from relay.http.state import RelayState
@@ -142,6 +142,7 @@ class Dashboard(ManageEndpoints):
             Route("/ui/deliveries/{delivery_id}", page(self.delivery_page), methods=["GET"]),
             Route("/ui/deliveries/{delivery_id}/retry", action(self.retry_action),
                   methods=_ALL_METHODS),
+            Route("/ui/events", page(self.events_page), methods=["GET"]),
             Route("/ui/events/{event_id:path}", page(self.event_page), methods=["GET"]),
             Mount("/ui/static", app=static, name="dashboard-static"),
             Route("/ui/{rest:path}", page(self.not_found), methods=_ALL_METHODS),
@@ -431,6 +432,33 @@ class Dashboard(ManageEndpoints):
             "section": "deliveries", "d": delivery,
             "source": (event.source if event is not None else None) or DEFAULT_SOURCE,
         })
+
+    async def events_page(self, request: Request, ctx: Ctx) -> Response:
+        """The events received, newest first, by tenant, type and source (GET /v1/events)."""
+        params = request.query_params
+        filters = {key: params.get(key, "").strip() for key in ("tenant", "type", "source")}
+        cursor = params.get("cursor", "").strip()
+        query = {**{k: v for k, v in filters.items() if v}, "limit": str(PAGE_SIZE),
+                 **({"cursor": cursor} if cursor else {})}
+        error = None
+        page: dict[str, Any] = {"data": [], "has_more": False, "next_cursor": None}
+        try:
+            where, limit = event_filter(query, ctx.state.clock(), DEFAULT_SOURCE)
+            page = await operations.events_page(ctx.state, where, limit)
+        except Problem as exc:
+            error = exc.detail
+        path = request.url.path
+        sources = [DEFAULT_SOURCE, *(s.name for s in ctx.state.config.sources),
+                   *(s.name for s in ctx.state.api_sources)]
+        return self.render(request, ctx, "events.html", {
+            "section": "events", "page": page, "filters": filters, "paged": bool(cursor),
+            "error": error, "sources": sources,
+            "event_types": sorted(set(ctx.state.config.events or ())
+                                  | {e["type"] for e in page["data"]}),
+            "newest_url": query_url(path, filters) if cursor else None,
+            "older_url": (query_url(path, {**filters, "cursor": page["next_cursor"]})
+                          if page["next_cursor"] else None),
+        }, 400 if error else 200)
 
     async def event_page(self, request: Request, ctx: Ctx) -> Response:
         """One event: the payload as received, where it went, and the headers it went with."""

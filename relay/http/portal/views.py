@@ -280,9 +280,10 @@ class Portal:
     # -- pages -----------------------------------------------------------------------------
 
     async def endpoints_page(self, request: Request, ctx: PortalCtx) -> Response:
-        stats = await ctx.state.storage.endpoint_stats()
+        own = own_endpoints(ctx)
+        stats = await ctx.state.storage.endpoint_stats(names=[e.name for e in own])
         endpoints = [operations.endpoint_answer(ctx.state, e.name, stats.get(e.name))
-                     for e in own_endpoints(ctx)]
+                     for e in own]
         return self.render(request, ctx, "portal_endpoints.html", {"endpoints": endpoints})
 
     async def endpoint_page(self, request: Request, ctx: PortalCtx) -> Response:

@@ -21,7 +21,9 @@ from relay.storage.base import (
     DeliveryFilter,
     DeliveryRecord,
     EndpointStats,
+    EventFilter,
     EventRecord,
+    EventSummary,
     PurgeResult,
     QueueStats,
     RetryOutcome,
@@ -36,15 +38,20 @@ from relay.storage.queries import (
     QUEUED_STATUSES,
     READYZ_ROW,
     attempt_record,
+    delivery_endpoints,
     delivery_page_query,
     delivery_record,
+    endpoint_states,
     endpoint_stats,
+    event_filter_terms,
     event_record,
+    event_summary,
+    event_summary_columns,
     fifo_head_id,
     id_at_time,
 )
 
-__all__ = ["OperationsMixin"]
+__all__ = ["OperationsMixin", "event_page_sql"]
 
 _ID_AT_TIME = id_at_time("$1::float8")
 
@@ -143,18 +150,31 @@ class OperationsMixin:
             f"SELECT {EVENT_COLUMNS} FROM events WHERE id = $1", event_id)  # noqa: S608
         return event_record(rows[0]) if rows else None
 
+    async def list_events(self, where: EventFilter, limit: int) -> list[EventSummary]:
+        sql, params = event_page_sql(where, limit)
+        return [event_summary(row, f"{row[2]!r}:{row[0]}")
+                for row in await self._fetch(sql, *params)]
+
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         rows = await self._fetch(
             f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE event_id = $1 "  # noqa: S608
             "ORDER BY id", event_id)
         return [delivery_record(row) for row in rows]
 
-    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
-        async def fetch(sql: str, params: list[Any]) -> list[Any]:
-            numbered = iter(range(1, len(params) + 1))
-            return await self._fetch(re.sub(r"\?", lambda _: f"${next(numbered)}", sql), *params)
+    async def _question_marks(self, sql: str, params: list[Any]) -> list[Any]:
+        """Run SQL written with `?` (the queries both backends share, `queries.Fetch`)."""
+        numbered = iter(range(1, len(params) + 1))
+        return await self._fetch(re.sub(r"\?", lambda _: f"${next(numbered)}", sql), *params)
 
-        return await endpoint_stats(fetch, name)
+    async def endpoint_stats(self, name: str | None = None,
+                             names: Sequence[str] | None = None) -> dict[str, EndpointStats]:
+        return await endpoint_stats(self._question_marks, name, names)
+
+    async def endpoint_states(self) -> dict[str, EndpointStats]:
+        return await endpoint_states(self._question_marks)
+
+    async def delivery_endpoints(self) -> set[str]:
+        return await delivery_endpoints(self._question_marks)
 
     async def queue_stats(self, endpoints: Sequence[str]) -> QueueStats:
         failing_rows = await self._fetch(
@@ -297,6 +317,38 @@ class OperationsMixin:
                 cutoff, limit))
 
         return await self._write(run)
+
+
+def event_page_sql(where: EventFilter, limit: int) -> tuple[str, list[Any]]:
+    """One page of the event list, newest first by (received_at, id) (pure, to EXPLAIN).
+
+    The events have no insertion order here. The cursor's time is also a plain
+    bound, which an index on received_at (events_received_at, or events_tenant
+    after the tenant, 0007) starts its backward walk from; the row comparison
+    breaks ties. `where.before` must be a position `list_events` gave: anything
+    else raises `ValueError`.
+    """
+    terms, params = event_filter_terms(where, placeholder=lambda n: f"${n}")
+    if where.before is not None:
+        params += list(_event_position(where.before))
+        a, b = len(params) - 1, len(params)
+        terms.append(f"received_at <= ${a} AND (received_at, id) < (${a}, ${b})")
+    sql = f"SELECT {event_summary_columns('octet_length')} FROM events"  # noqa: S608
+    if terms:
+        sql += " WHERE " + " AND ".join(terms)
+    params.append(limit)
+    return sql + f" ORDER BY received_at DESC, id DESC LIMIT ${len(params)}", params
+
+
+_POSITION = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?):(.+)", re.DOTALL)
+
+
+def _event_position(position: str) -> tuple[float, str]:
+    """(received_at, id) from a position `list_events` gave; `ValueError` for any other."""
+    match = _POSITION.fullmatch(position)
+    if match is None:
+        raise ValueError(f"not a PostgreSQL event position: {position!r}")
+    return float(match.group(1)), match.group(2)
 
 
 def _rowcount(status: str) -> int:

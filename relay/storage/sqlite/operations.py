@@ -21,7 +21,9 @@ from relay.storage.base import (
     DeliveryFilter,
     DeliveryRecord,
     EndpointStats,
+    EventFilter,
     EventRecord,
+    EventSummary,
     PortalSession,
     PurgeResult,
     QueueStats,
@@ -38,10 +40,13 @@ from relay.storage.queries import (
     QUEUED_STATUSES,
     READYZ_ROW,
     attempt_record,
+    delivery_endpoints,
     delivery_page_query,
     delivery_record,
+    endpoint_states,
     endpoint_stats,
     event_record,
+    event_summary,
 )
 from relay.storage.sqlite.endpoint_writes import ENDPOINT_COLUMNS, SOURCE_COLUMNS
 from relay.storage.sqlite.ops import (
@@ -63,9 +68,11 @@ from relay.storage.sqlite.ops import (
 )
 from relay.storage.sqlite.queries import (
     AFTER,
+    EVENT_ROWID_AT_TIME,
     FIFO_HEAD_ID,
     ID_AT_TIME,
     event_deliveries_where,
+    event_page_query,
 )
 
 __all__ = ["OperationsMixin"]
@@ -122,6 +129,19 @@ class OperationsMixin:
             f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))  # noqa: S608
         return event_record(rows[0]) if rows else None
 
+    async def list_events(self, where: EventFilter, limit: int) -> list[EventSummary]:
+        low = high = None
+        # As the delivery list's: time filters become exclusive rowid bounds.
+        if where.since is not None:
+            rows = await self._query(EVENT_ROWID_AT_TIME, (where.since - COMMIT_SKEW_S,))
+            low = rows[0][0] - 1
+        if where.until is not None:
+            rows = await self._query(EVENT_ROWID_AT_TIME,
+                                     (where.until + COMMIT_SKEW_S + AFTER,))
+            high = rows[0][1]
+        sql, params = event_page_query(where, limit, low, high)
+        return [event_summary(row, str(row[7])) for row in await self._query(sql, params)]
+
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
         where = event_deliveries_where("(SELECT first_delivery_id FROM events WHERE id = ?1)",
                                        "(SELECT last_delivery_id FROM events WHERE id = ?1)",
@@ -132,11 +152,19 @@ class OperationsMixin:
         )
         return [delivery_record(row) for row in rows]
 
-    async def endpoint_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
-        async def fetch(sql: str, params: list[Any]) -> list[Any]:
-            return await self._query(sql, params)
+    async def _fetch_list(self, sql: str, params: list[Any]) -> list[Any]:
+        """`_query` as the shared queries call it (`queries.Fetch`)."""
+        return await self._query(sql, params)
 
-        return await endpoint_stats(fetch, name)
+    async def endpoint_stats(self, name: str | None = None,
+                             names: Sequence[str] | None = None) -> dict[str, EndpointStats]:
+        return await endpoint_stats(self._fetch_list, name, names)
+
+    async def endpoint_states(self) -> dict[str, EndpointStats]:
+        return await endpoint_states(self._fetch_list)
+
+    async def delivery_endpoints(self) -> set[str]:
+        return await delivery_endpoints(self._fetch_list)
 
     async def pause_endpoint(self, name: str, now: float) -> int:
         return await self._write(PAUSE_ENDPOINT, name, now)
