@@ -18,13 +18,13 @@ import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from relay.config.client_settings import ClientSettings
 from relay.config.models import (
     OPERATIONAL_KINDS,
     AdminConfig,
@@ -437,19 +437,3 @@ def load_client_settings(path: str | os.PathLike[str],
 
 def _token(value: Any) -> str | None:
     return str(value) if isinstance(value, str | int) and str(value) else None
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    """The listener and tokens a CLI command uses; `unresolved` names keys it could not read."""
-
-    listen_host: str
-    listen_port: int
-    ingest_token: str | None = field(default=None, repr=False)
-    admin_token: str | None = field(default=None, repr=False)
-    unresolved: dict[str, str] = field(default_factory=dict)
-
-    def need(self, key: str) -> None:
-        """Raise `ConfigError` if `key` (e.g. `admin.token`) could not be read."""
-        if key in self.unresolved:
-            raise ConfigError([f"{key}: {self.unresolved[key]}"])
