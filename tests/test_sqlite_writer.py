@@ -16,7 +16,7 @@ import pytest
 from relay.exceptions import StorageError, StorageUnavailable
 from relay.models import NewEvent, new_event_id
 from relay.storage.sqlite import SQLiteStorage
-from relay.storage.sqlite.frames import pack, unpack_frames
+from relay.storage.sqlite.frames import event_fields, pack, unpack_frames
 from relay.storage.sqlite.ops import INGEST, OPS, Batched
 from relay.storage.sqlite.writes import WriteOps
 from tests.support import RelayProcess, base_config, free_port
@@ -177,23 +177,30 @@ def test_the_writer_ignores_sigint_and_exits_when_its_pipe_closes(tmp_path: Path
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
     assert process.stdin is not None and process.stdout is not None
-    buffer = bytearray()
-    while not unpack_frames(buffer):  # the ready frame
-        buffer += os.read(process.stdout.fileno(), 65536)
-    process.send_signal(signal.SIGINT)
-    process.send_signal(signal.SIGTERM)
-    fields = (new_event_id(), "t.x", b"{}", ("a",), time.time(), False, None, None)
-    process.stdin.write(pack((7, [(INGEST.name, ([fields],))])))
-    process.stdin.flush()
-    answers: list[object] = []
-    while not answers:
-        answers = unpack_frames(buffer)
-        if not answers:
+    try:
+        buffer = bytearray()
+        while not unpack_frames(buffer):  # the ready frame
             buffer += os.read(process.stdout.fileno(), 65536)
-    assert answers == [(7, True, [None])]
-    process.stdin.close()
-    assert process.wait(timeout=10) == 0
-    process.stdout.close()
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
+        # The fields as the store sends them, whatever columns an event gains.
+        event = NewEvent(new_event_id(), "t.x", b"{}", ("a",), time.time(), False)
+        process.stdin.write(pack((7, [(INGEST.name, ([event_fields(event)],))])))
+        process.stdin.flush()
+        answers: list[object] = []
+        while not answers:
+            answers = unpack_frames(buffer)
+            if not answers:
+                buffer += os.read(process.stdout.fileno(), 65536)
+        assert answers == [(7, True, [None])]
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:  # a failed assertion must not leave the writer running
+            process.kill()
+            process.wait()
+        process.stdin.close()
+        process.stdout.close()
 
 
 def test_the_writer_exits_when_the_relay_is_killed(tmp_path: Path) -> None:
