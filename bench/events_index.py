@@ -36,7 +36,7 @@ def tenant_relay(tenants: int, drop_index: bool) -> tuple[Path, Path, int]:
 
 def run(quick: bool = False) -> list[dict[str, object]]:
     tenants = 500 if quick else 5_000
-    seconds = 3.0 if quick else 10.0
+    seconds = 1.0 if quick else 10.0
     repeats = 1 if quick else 4
     indexed, bare = tenant_relay(tenants, False), tenant_relay(tenants, True)
     with_index: list[float] = []

@@ -69,7 +69,7 @@ def prepare(folder: Path, port: int, variant: str) -> Path:
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:
-    seconds = 3.0 if quick else 10.0
+    seconds = 1.0 if quick else 10.0
     repeats = 1 if quick else 3
     folder = workdir()
     script = lua_script(folder, 1)

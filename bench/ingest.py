@@ -65,7 +65,7 @@ def pause_sink(folder: Path, port: int, config: Path) -> None:
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:
-    seconds = 3.0 if quick else 10.0
+    seconds = 1.0 if quick else 10.0
     repeats = 1 if quick else 3
     folder = workdir()
     results = []

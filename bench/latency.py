@@ -76,7 +76,7 @@ def measure(url: str, receiver: str, seconds: float, direct: bool) -> list[float
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:
-    seconds = 5.0 if quick else 30.0
+    seconds = 2.0 if quick else 30.0
     folder = workdir()
     receiver_port, relay_port = free_port(), free_port()
     receiver = f"http://127.0.0.1:{receiver_port}"

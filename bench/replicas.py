@@ -151,7 +151,7 @@ def ingest_rate(storage: str, seconds: float, pause: str | None) -> float:
 def run(quick: bool = False) -> list[dict[str, object]]:
     count = 3_000 if quick else 20_000
     repeats = 1 if quick else 3
-    seconds = 3.0 if quick else 10.0
+    seconds = 1.0 if quick else 10.0
     rates: dict[int, list[float]] = {1: [], 2: [], 3: []}
     sqlite_rates: list[float] = []
     with nginx() as target:

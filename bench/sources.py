@@ -63,7 +63,7 @@ def relay_config(folder: Path, port: int) -> Path:
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:
-    seconds = 3.0 if quick else 10.0
+    seconds = 1.0 if quick else 10.0
     repeats = 1 if quick else 3
     folder = workdir()
     port = free_port()

@@ -46,7 +46,7 @@ def _events(folder: Path) -> int:
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:
-    seconds = 3.0 if quick else 10.0
+    seconds = 1.0 if quick else 10.0
     repeats = 1 if quick else 3
     folder = workdir()
     relay_port, bare_port, sink_port = free_port(), free_port(), free_port()

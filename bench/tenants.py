@@ -188,7 +188,7 @@ def backlog(tenants: int | None, count: int, target: str) -> tuple[Path, Path, i
 def run(quick: bool = False) -> list[dict[str, object]]:
     tenants = 500 if quick else 5_000
     count = 10_000 if quick else 100_000
-    seconds = 3.0 if quick else 10.0
+    seconds = 1.0 if quick else 10.0
     repeats = 1 if quick else 3
     results = []
     # Ingest: the same event, routed to one endpoint or to one of 10,000 by tenant.
