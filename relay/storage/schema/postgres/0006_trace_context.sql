@@ -3,10 +3,11 @@
 -- claim, never searched: no index.
 ALTER TABLE events ADD COLUMN trace_context TEXT;
 
--- relay_claim as in 0001, returning the event's trace context as one more
--- column, so the attempt's span continues the ingest's on whichever replica
--- claims it, in the claim's one round trip. A function's result type cannot be
--- changed in place: it is dropped and made again, in the migration's transaction.
+-- relay_claim as in 0001, its fifo head found by three seeks, and returning the
+-- event's trace context as one more column, so the attempt's span continues
+-- the ingest's on whichever replica claims it, in the claim's one round trip.
+-- A function's result type cannot be changed in place: it is dropped and made
+-- again, in the migration's transaction.
 DROP FUNCTION relay_claim(TEXT, INTEGER, DOUBLE PRECISION, DOUBLE PRECISION, BOOLEAN, INTEGER,
                           DOUBLE PRECISION, TEXT, DOUBLE PRECISION, TEXT);
 
@@ -50,9 +51,16 @@ BEGIN
         RETURN;
     END IF;
     IF p_fifo THEN
+        -- Three seeks of (endpoint, status, id), one per unfinished status: the
+        -- index on unfinished rows alone goes in 0008 (queries.fifo_head_id).
         SELECT d.id, d.status, d.next_attempt_at INTO head FROM deliveries d
-            WHERE d.endpoint = p_endpoint AND d.status IN ('pending', 'scheduled', 'delivering')
-            ORDER BY d.id LIMIT 1;
+            WHERE d.id = (SELECT min(h.head) FROM (
+                SELECT min(u.id) AS head FROM deliveries u
+                    WHERE u.endpoint = p_endpoint AND u.status = 'pending'
+                UNION ALL SELECT min(u.id) FROM deliveries u
+                    WHERE u.endpoint = p_endpoint AND u.status = 'scheduled'
+                UNION ALL SELECT min(u.id) FROM deliveries u
+                    WHERE u.endpoint = p_endpoint AND u.status = 'delivering') AS h);
         IF NOT FOUND THEN
             RETURN;
         END IF;
