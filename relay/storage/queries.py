@@ -43,6 +43,7 @@ __all__ = [
     "delivery_record",
     "endpoint_states",
     "endpoint_stats",
+    "event_deliveries_where",
     "event_filter_terms",
     "event_record",
     "event_summary",
@@ -226,6 +227,21 @@ def delivery_page_query(
 def _shifted(placeholder: Callable[[int], str], offset: int) -> Callable[[int], str]:
     """`placeholder` for a query whose parameters follow `offset` others."""
     return lambda position: placeholder(position + offset)
+
+
+def event_deliveries_where(first: str, last: str, event_id: str,
+                           table: str = "deliveries") -> str:
+    """The condition on `table` that selects one event's deliveries (0003).
+
+    An event's deliveries are inserted together, so their ids form the range
+    it keeps (`first`, `last`: SQL for its bounds): a primary-key range check,
+    where the event id then decides (on PostgreSQL another round's deliveries
+    can take ids inside the range; they fail that check). A bound never
+    recorded (NULL: a row written before the range was, or by a replica of an
+    older version) widens to the whole table.
+    """
+    return (f"{table}.id BETWEEN coalesce({first}, 0) AND coalesce({last}, {MAX_ID}) "
+            f"AND {table}.event_id = {event_id}")
 
 
 def fifo_head_id(endpoint: str) -> str:

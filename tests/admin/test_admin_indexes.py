@@ -13,13 +13,16 @@ import pytest
 from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter, EventFilter
 from relay.storage.migrations import schema_scripts
-from relay.storage.queries import delivery_list_query, delivery_page_query
+from relay.storage.queries import (
+    delivery_list_query,
+    delivery_page_query,
+    event_deliveries_where,
+)
 from relay.storage.sqlite import SQLiteStorage
 from relay.storage.sqlite.queries import (
     EVENT_ROWID_AT_TIME,
     FIFO_HEAD_ID,
     ID_AT_TIME,
-    event_deliveries_where,
     event_page_query,
 )
 

@@ -1,4 +1,4 @@
-"""PostgreSQL ingest rounds: one call of `relay_ingest` (0009), or the long way for known ids.
+"""PostgreSQL ingest rounds: one call of `relay_ingest` (0010), or the long way for known ids.
 
 A round whose event ids are all new is one statement that is its own
 transaction: one round trip, where the statements run one by one took seven
@@ -25,7 +25,7 @@ from relay.storage.queries import sort_out_job
 __all__ = ["INGEST_NOTIFY_EVERY_S", "IngestMixin", "Raced"]
 
 INGEST_NOTIFY_EVERY_S = 0.1
-_ALREADY_STORED = "RL001"  # relay_ingest: an event id of the round exists (0009)
+_ALREADY_STORED = "RL001"  # relay_ingest: an event id of the round exists (0010)
 
 
 class Raced(Exception):
@@ -33,11 +33,28 @@ class Raced(Exception):
 
 
 def _event_columns(events: list[NewEvent]) -> list[list[Any]]:
-    """The events table's columns of `events`, one array each, as both paths insert them."""
+    """The events' columns both paths send, one array each, in `relay_ingest`'s order.
+
+    Tenant, source and trace context go as an empty array when no event has
+    one (the usual round): `unnest` pads it with NULLs, and the relay does
+    not encode a NULL per event.
+    """
+    optional = [[e.tenant for e in events], [e.source for e in events],
+                [e.trace_context for e in events]]
     return [[e.id for e in events], [e.type for e in events], [e.body for e in events],
-            [e.received_at for e in events], [len(e.endpoints) for e in events],
-            [e.tenant for e in events], [e.source for e in events],
-            [e.trace_context for e in events]]
+            [e.received_at for e in events],
+            *[column if any(v is not None for v in column) else [] for column in optional]]
+
+
+def _delivery_columns(events: list[NewEvent]) -> tuple[list[int], list[str]]:
+    """Each delivery as (1-based position of its event in `events`, endpoint), in order."""
+    positions: list[int] = []
+    endpoints: list[str] = []
+    for n, event in enumerate(events, 1):
+        for name in event.endpoints:
+            positions.append(n)
+            endpoints.append(name)
+    return positions, endpoints
 
 
 class IngestMixin:
@@ -68,7 +85,7 @@ class IngestMixin:
     async def _ingest_in_one_call(
         self, jobs: list[IngestJob], notices: set[str]
     ) -> list[list[IngestOutcome]] | None:
-        """The round as one call of `relay_ingest` (0009): one round trip, its own commit.
+        """The round as one call of `relay_ingest` (0010): one round trip, its own commit.
 
         Returns None, having stored nothing, when one of the round's event ids
         is already stored: the transaction in `_apply_ingests` then reads the
@@ -87,17 +104,13 @@ class IngestMixin:
         keys = sorted(f"relay:endpoint:{self.schema}:{name}" for name in names)
         if keys:
             keys.append(self._id_lock_key)
-        rows = [(e, name) for e in fresh for name in e.endpoints]
         candidates = sorted(self._due_notices(set(names)))
-        by_id = sorted(fresh, key=lambda e: e.id)
         try:
             held = await self._call(
                 "SELECT * FROM relay_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                "$12, $13, $14, $15, $16, $17)",
-                keys, names, self.channel, candidates,
-                *_event_columns(by_id),
-                [e.id for e, _ in rows], [name for _, name in rows], [e.type for e, _ in rows],
-                [e.received_at for e, _ in rows], [e.tenant for e, _ in rows],
+                "$12, $13)",
+                keys, names, self.channel, candidates, *_event_columns(fresh),
+                *_delivery_columns(fresh),
             )
         except StorageError as exc:
             if getattr(exc.__cause__, "sqlstate", None) == _ALREADY_STORED:
@@ -133,32 +146,40 @@ class IngestMixin:
             new_events.extend(fresh)
         if not new_events:
             return outcomes
-        by_id = sorted(new_events, key=lambda e: e.id)
-        inserted = await conn.fetch(
-            "INSERT INTO events (id, type, body, received_at, delivery_count, tenant, source, "
-            "trace_context) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], "
-            "$4::float8[], $5::int4[], $6::text[], $7::text[], $8::text[]) ORDER BY 1 "
-            "ON CONFLICT (id) DO NOTHING RETURNING id",
-            *_event_columns(by_id),
-        )
-        if len(inserted) != len(by_id):
-            raise Raced
         rows = [(e, name) for e in new_events for name in e.endpoints]
+        bounds: dict[str, tuple[int, int]] = {}  # event id -> its deliveries' id range
         if rows:
-            await conn.execute(
+            created = await conn.fetch(
                 "INSERT INTO deliveries (event_id, endpoint, event_type, status, "
                 "next_attempt_at, created_at, updated_at, tenant) "
                 "SELECT u.event_id, u.endpoint, u.event_type, u.status, u.at, u.at, u.at, "
                 "u.tenant FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
                 "$5::float8[], $6::text[]) "
                 "WITH ORDINALITY AS u(event_id, endpoint, event_type, status, at, tenant, n) "
-                "ORDER BY u.n",
+                "ORDER BY u.n RETURNING id, event_id",
                 [e.id for e, _ in rows], [name for _, name in rows], [e.type for e, _ in rows],
                 [DeliveryStatus.CANCELLED.value if name in deleted
                  else DeliveryStatus.HELD.value if name in held
                  else DeliveryStatus.PENDING.value for _, name in rows],
                 [e.received_at for e, _ in rows], [e.tenant for e, _ in rows],
             )
+            for delivery_id, event_id in created:
+                low, high = bounds.get(event_id, (delivery_id, delivery_id))
+                bounds[event_id] = (min(low, delivery_id), max(high, delivery_id))
+        by_id = sorted(new_events, key=lambda e: e.id)
+        inserted = await conn.fetch(
+            "INSERT INTO events (id, type, body, received_at, tenant, source, trace_context, "
+            "delivery_count, first_delivery_id, last_delivery_id) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::float8[], "
+            "$5::text[], $6::text[], $7::text[], $8::int4[], $9::int8[], $10::int8[]) "
+            "ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id",
+            *_event_columns(by_id), [len(e.endpoints) for e in by_id],
+            [bounds.get(e.id, (0, 0))[0] for e in by_id],  # (0, 0): no delivery, empty range
+            [bounds.get(e.id, (0, 0))[1] for e in by_id],
+        )
+        if len(inserted) != len(by_id):
+            raise Raced  # the whole transaction, deliveries too, is rolled back
+        if rows:
             notices.update(self._due_notices({name for _, name in rows if name not in held}))
             await self._notify(conn, notices)  # marked as sent once the round commits
         return outcomes

@@ -43,6 +43,7 @@ from relay.storage.queries import (
     delivery_record,
     endpoint_states,
     endpoint_stats,
+    event_deliveries_where,
     event_filter_terms,
     event_record,
     event_summary,
@@ -156,9 +157,12 @@ class OperationsMixin:
                 for row in await self._fetch(sql, *params)]
 
     async def event_deliveries(self, event_id: str) -> list[DeliveryRecord]:
+        where = event_deliveries_where("(SELECT first_delivery_id FROM events WHERE id = $1)",
+                                       "(SELECT last_delivery_id FROM events WHERE id = $1)",
+                                       "$1")
         rows = await self._fetch(
-            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE event_id = $1 "  # noqa: S608
-            "ORDER BY id", event_id)
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {where} ORDER BY id",  # noqa: S608
+            event_id)
         return [delivery_record(row) for row in rows]
 
     async def _question_marks(self, sql: str, params: list[Any]) -> list[Any]:
@@ -300,9 +304,11 @@ class OperationsMixin:
                 attempts = _rowcount(await conn.execute(
                     "DELETE FROM attempts WHERE delivery_id = ANY($1::int8[])",
                     [row[0] for row in gone]))
+                alive = event_deliveries_where("events.first_delivery_id",
+                                               "events.last_delivery_id", "events.id", table="d")
                 events = _rowcount(await conn.execute(
-                    "DELETE FROM events WHERE id = ANY($1::text[]) AND NOT EXISTS "
-                    "(SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                    "DELETE FROM events WHERE id = ANY($1::text[]) AND NOT EXISTS "  # noqa: S608
+                    f"(SELECT 1 FROM deliveries d WHERE {alive})",
                     sorted({e for _, e in doomed})))
             return PurgeResult(deliveries=deleted, attempts=attempts, events=events,
                                last_id=rows[-1][0], done=len(rows) < limit)

@@ -45,6 +45,7 @@ from relay.storage.queries import (
     delivery_record,
     endpoint_states,
     endpoint_stats,
+    event_deliveries_where,
     event_record,
     event_summary,
 )
@@ -71,7 +72,6 @@ from relay.storage.sqlite.queries import (
     EVENT_ROWID_AT_TIME,
     FIFO_HEAD_ID,
     ID_AT_TIME,
-    event_deliveries_where,
     event_page_query,
 )
 

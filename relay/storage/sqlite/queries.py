@@ -1,10 +1,9 @@
-"""SQL only the SQLite backend needs: what replaces the indexes its schema does not keep.
+"""SQL only the SQLite backend needs, spelled with SQLite's `?1`.
 
-SQLite's schema does without an index on `deliveries.event_id` (0003), which
-PostgreSQL keeps: an event's deliveries are the id range the writer records
-on the event. The time bounds and the fifo head, which both schemas find
-without an index of their own, are written once in `relay/storage/queries.py`
-and spelled here with SQLite's `?1`; the event list pages by rowid.
+The time bounds and the fifo head, which both schemas find without an index
+of their own, are written once in `relay/storage/queries.py`; so is an
+event's id range, which replaced the index on `deliveries.event_id` in both
+(SQLite 0003, PostgreSQL 0010). The event list pages by rowid.
 """
 
 from __future__ import annotations
@@ -14,34 +13,19 @@ from typing import Any
 from relay.storage.base import EventFilter
 from relay.storage.queries import (
     AFTER,
-    MAX_ID,
     event_filter_terms,
     event_summary_columns,
     fifo_head_id,
     id_at_time,
 )
 
-__all__ = ["AFTER", "EVENT_ROWID_AT_TIME", "FIFO_HEAD_ID", "ID_AT_TIME",
-           "event_deliveries_where", "event_page_query"]
+__all__ = ["AFTER", "EVENT_ROWID_AT_TIME", "FIFO_HEAD_ID", "ID_AT_TIME", "event_page_query"]
 
 # Deliveries by creation time (the delivery list's since/until, retention).
 ID_AT_TIME = id_at_time("?1")
 # Events by receipt time (the event list's since/until): the writer stores them in
 # commit order, so their rowids grow with it as delivery ids do.
 EVENT_ROWID_AT_TIME = id_at_time("?1", table="events", key="rowid", time="received_at")
-
-
-def event_deliveries_where(first: str, last: str, event_id: str,
-                           table: str = "deliveries") -> str:
-    """The condition on `table` that selects one event's deliveries (0003).
-
-    An event's deliveries are inserted together, so their ids form the range
-    it keeps (`first`, `last`: SQL for its bounds): a rowid range check, where
-    the event id then decides. A bound never recorded (NULL: a row written by
-    something other than the relay's writer) widens to the whole table.
-    """
-    return (f"{table}.id BETWEEN coalesce({first}, 0) AND coalesce({last}, {MAX_ID}) "
-            f"AND {table}.event_id = {event_id}")
 
 
 # The id of the head of endpoint ?1's fifo queue (see `queries.fifo_head_id`).

@@ -21,7 +21,13 @@ from relay.models import (
 )
 from relay.storage.base import PurgeResult, RetryOutcome
 from relay.storage.health import Health, endpoints_to_disable, latest_attempts
-from relay.storage.queries import COMMIT_SKEW_S, HELD_STATUS, RELEASED_STATUS, sort_out_job
+from relay.storage.queries import (
+    COMMIT_SKEW_S,
+    HELD_STATUS,
+    RELEASED_STATUS,
+    event_deliveries_where,
+    sort_out_job,
+)
 from relay.storage.sqlite.endpoint_writes import EndpointWrites
 from relay.storage.sqlite.frames import (
     ClaimRow,
@@ -32,7 +38,7 @@ from relay.storage.sqlite.frames import (
     outcome_fields,
 )
 from relay.storage.sqlite.portal_writes import PortalWrites
-from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME, event_deliveries_where
+from relay.storage.sqlite.queries import AFTER, FIFO_HEAD_ID, ID_AT_TIME
 
 __all__ = ["MAX_ROWS_PER_INSERT", "WriteOps"]
 
@@ -113,8 +119,9 @@ class WriteOps(EndpointWrites, PortalWrites):
             answers.append(answer)
             for (event_id, event_type, body, endpoints, received_at, _, tenant, source,
                  trace_context) in fresh:
+                # Bounds (0, 0), an empty range, unless it has deliveries (below).
                 event_rows.append([event_id, event_type, body, received_at, len(endpoints),
-                                   None, None, tenant, source, trace_context])
+                                   0, 0, tenant, source, trace_context])
                 for name in endpoints:
                     status = (pending if name not in held and name not in deleted
                               else cancelled if name in deleted else on_hold)
