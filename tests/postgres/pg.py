@@ -10,16 +10,19 @@ are dropped when the session ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+
+from relay.storage.postgres import PostgresStorage
 
 __all__ = ["PG_URL", "PgClient", "client", "require_postgres", "schema_for", "schema_url"]
 
@@ -147,3 +150,23 @@ def schema_url(schema: str, **options: str) -> str:
     client().create_schema(schema)
     query = "&".join([f"search_path={schema}", *(f"{k}={v}" for k, v in options.items())])
     return f"{PG_URL}?{query}"
+
+
+@contextlib.asynccontextmanager
+async def opened_store(schema: str, **options: Any) -> AsyncIterator[PostgresStorage]:
+    """A relay's store on `schema`, migrated and open for the block, closed after it."""
+    store = PostgresStorage(schema_url(schema), **options)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def migrate_schema(schema: str) -> None:
+    """Create the relay's tables in `schema`, as a relay's first start does."""
+    async def run() -> None:
+        async with opened_store(schema, pool_size=1):
+            pass
+
+    asyncio.run(run())

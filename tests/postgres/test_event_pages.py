@@ -7,14 +7,11 @@ stopped by its LIMIT, deep pages included (the cursor bounds the walk).
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from relay.storage.base import EventFilter
-from relay.storage.postgres import PostgresStorage
 from relay.storage.postgres.operations import event_page_sql
-from tests.postgres.pg import PgClient, schema_url
+from tests.postgres.pg import PgClient, migrate_schema
 from tests.storage.contract import T0
 
 pytestmark = pytest.mark.postgres
@@ -25,12 +22,7 @@ def events_schema(pg: PgClient, schema: str) -> str:
     """The relay's events table and indexes, with 20,000 events: a tenth of tenant cus_7
     (whose pages must neither scan the table nor sort its history), half of cus_big,
     a fifth of 100 small tenants, a fifth without one; and planner statistics."""
-    async def migrate() -> None:
-        store = PostgresStorage(schema_url(schema), pool_size=1)
-        await store.open()
-        await store.close()
-
-    asyncio.run(migrate())
+    migrate_schema(schema)
     pg.fetch("INSERT INTO events (id, type, body, received_at, delivery_count, tenant) "
              "SELECT 'evt_' || n, 'license.created', '\\x7b7d'::bytea, $1 + n, 1, "
              "CASE WHEN n % 2 = 0 THEN 'cus_big' WHEN n % 10 = 1 THEN 'cus_7' "

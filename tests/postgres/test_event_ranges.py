@@ -17,9 +17,8 @@ import pytest
 
 from relay.models import NewEvent
 from relay.storage.migrations import schema_scripts
-from relay.storage.postgres import PostgresStorage
 from relay.storage.queries import DELIVERY_COLUMNS, event_deliveries_where
-from tests.postgres.pg import PG_URL, PgClient, schema_url
+from tests.postgres.pg import PG_URL, PgClient, migrate_schema, opened_store
 
 pytestmark = pytest.mark.postgres
 
@@ -41,9 +40,7 @@ def uncovered(pg: PgClient, schema: str) -> list[tuple[Any, ...]]:
 
 def test_both_ingest_paths_record_each_events_range(pg: PgClient, schema: str) -> None:
     async def scenario() -> dict[str, list[str]]:
-        store = PostgresStorage(schema_url(schema))
-        await store.open()
-        try:
+        async with opened_store(schema) as store:
             # One call of relay_ingest: several events, several endpoints, one unrouted.
             await store.ingest([event("one", ("a", "b", "c")), event("two", ("b",)),
                                 event("none", ())])
@@ -53,8 +50,6 @@ def test_both_ingest_paths_record_each_events_range(pg: PgClient, schema: str) -
             return {key: [f"{d.endpoint}:{d.status.value}"
                           for d in await store.event_deliveries(key)]
                     for key in ("one", "two", "three", "none", "missing")}
-        finally:
-            await store.close()
 
     assert asyncio.run(scenario()) == {
         "one": ["a:pending", "b:held", "c:pending"], "two": ["b:held"],  # paused since
@@ -70,19 +65,14 @@ def test_interleaved_rounds_of_two_relays_keep_every_range_exact(
     endpoints = tuple(f"ep{n}" for n in range(5))
 
     async def scenario() -> None:
-        stores = [PostgresStorage(schema_url(schema)) for _ in range(2)]
-        for store in stores:
-            await store.open()
-        try:
+        async with opened_store(schema) as one, opened_store(schema) as other:
+            stores = [one, other]
             await asyncio.gather(*[
                 stores[n % 2].ingest([event(f"e{n}-{k}", endpoints) for k in range(20)])
                 for n in range(40)])
             for key in ("e0-0", "e1-19", "e38-7", "e39-19"):
-                assert [d.endpoint for d in await stores[0].event_deliveries(key)] == list(
+                assert [d.endpoint for d in await one.event_deliveries(key)] == list(
                     endpoints), key
-        finally:
-            for store in stores:
-                await store.close()
 
     asyncio.run(scenario())
     assert uncovered(pg, schema) == []
@@ -93,16 +83,12 @@ def test_retention_removes_an_event_once_its_last_delivery_in_range_is_gone(
     pg: PgClient, schema: str
 ) -> None:
     async def scenario() -> int:
-        store = PostgresStorage(schema_url(schema))
-        await store.open()
-        try:
+        async with opened_store(schema) as store:
             await store.ingest([event("kept", ("a", "b")), event("gone", ("a",))])
             pg.fetch("UPDATE deliveries SET status = 'delivered', updated_at = 1 "
                      "WHERE event_id = 'gone' OR endpoint = 'a'", schema=schema)
             result = await store.purge_finished(cutoff=2000.0, after_id=0, limit=100)
             return result.events
-        finally:
-            await store.close()
 
     assert asyncio.run(scenario()) == 1  # "kept" still has its delivery to b
     assert pg.fetch("SELECT id FROM events", schema=schema) == [("kept",)]
@@ -127,9 +113,7 @@ def test_the_upgrade_to_0010_records_the_ranges_of_stored_events(
             await previous_ingest(conn, [("old1", ["a", "b"]), ("old2", ["a"])])
         finally:
             await conn.close()
-        store = PostgresStorage(schema_url(schema))
-        await store.open()
-        try:
+        async with opened_store(schema) as store:
             conn = await asyncpg.connect(PG_URL)
             try:
                 await conn.execute(f'SET search_path TO "{schema}"')
@@ -138,8 +122,6 @@ def test_the_upgrade_to_0010_records_the_ranges_of_stored_events(
                 await conn.close()
             return [f"{key}:{d.endpoint}" for key in ("old1", "old2", "old3")
                     for d in await store.event_deliveries(key)]
-        finally:
-            await store.close()
 
     assert asyncio.run(scenario()) == ["old1:a", "old1:b", "old2:a", "old3:b"]
     assert pg.fetch("SELECT id, first_delivery_id IS NOT NULL FROM events ORDER BY id",
@@ -166,12 +148,7 @@ async def previous_ingest(conn: asyncpg.Connection, events: list[tuple[str, list
 def test_an_events_deliveries_are_a_primary_key_range_not_a_scan(
     pg: PgClient, schema: str
 ) -> None:
-    async def migrate() -> None:
-        store = PostgresStorage(schema_url(schema))
-        await store.open()
-        await store.close()
-
-    asyncio.run(migrate())
+    migrate_schema(schema)
     pg.fetch("INSERT INTO deliveries (event_id, endpoint, event_type, status, created_at, "
              "updated_at) SELECT 'e' || (n / 3), 'ep', 't', 'delivered', n, n "
              "FROM generate_series(3, 30002) AS n", schema=schema)

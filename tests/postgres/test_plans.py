@@ -8,7 +8,6 @@ and check each is an index search without a sort of an endpoint's history.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from collections.abc import Iterator
@@ -18,9 +17,8 @@ import pytest
 
 from relay.models import DeliveryStatus
 from relay.storage.base import DeliveryFilter
-from relay.storage.postgres import PostgresStorage
 from relay.storage.queries import AFTER, delivery_page_query, fifo_head_id, id_at_time
-from tests.postgres.pg import PgClient, client, schema_url
+from tests.postgres.pg import PgClient, client, migrate_schema
 
 pytestmark = pytest.mark.postgres
 
@@ -32,7 +30,7 @@ def filled(pg_module: PgClient) -> Iterator[str]:
     """A migrated schema with ROWS deliveries over 30 endpoints, each with every status."""
     name = f"plans_{uuid.uuid4().hex[:16]}"
     pg_module.create_schema(name)
-    migrate(name)
+    migrate_schema(name)
     statuses = [s.value for s in DeliveryStatus]
     pg_module.fetch(
         "INSERT INTO deliveries (event_id, endpoint, event_type, status, attempts, "
@@ -44,15 +42,6 @@ def filled(pg_module: PgClient) -> Iterator[str]:
     pg_module.fetch("ANALYZE deliveries", schema=name)
     yield name
     pg_module.drop_schema(name)
-
-
-def migrate(schema: str) -> None:
-    async def run() -> None:
-        storage = PostgresStorage(schema_url(schema))
-        await storage.open()
-        await storage.close()
-
-    asyncio.run(run())
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +114,7 @@ def test_a_time_becomes_id_bounds_by_seeks_not_scans(pg_module: PgClient, filled
 
 def test_time_bounds_hold_with_commit_skew_and_gaps(pg: PgClient, schema: str) -> None:
     """Rows committed out of creation order and holes left by retention never break a bound."""
-    migrate(schema)
+    migrate_schema(schema)
     assert pg.fetch(ID_AT_TIME, (1000.0,), schema=schema) == [(0, 1)]  # nothing yet
     rng = random.Random(7)
     skew, clock, created = 2.0, 1000.0, []
